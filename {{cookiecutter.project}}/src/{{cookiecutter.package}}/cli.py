@@ -1,0 +1,171 @@
+"""The command line: ``{{ cookiecutter.package }} data|validate|train|evaluate|predict|models``.
+
+Exit codes: 0 success; 1 a check failed (the quality gate); 2 bad input (settings,
+contract, data, unknown model version, or a usage error).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+from pathlib import Path
+
+import click
+
+from . import __version__, registry
+from .contract import Contract, load_contract
+from .data import read_table, resolve_source, write_table
+from .errors import ProjectError
+from .predict import predict_file
+from .settings import CONFIG_ENV, DEFAULT_CONFIG, Settings, load_settings
+from .train import evaluate, gate_evaluation, train
+
+EXIT_CODES = "Exit codes: 0 ok, 1 quality gate failed, 2 bad input."
+
+
+class _ProjectGroup(click.Group):
+    """Turns a ProjectError into one clear message and its exit code, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ProjectError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_ProjectGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=CONFIG_ENV,
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="Project settings file; the project root is the folder above it.",
+)
+@click.version_option(__version__)
+@click.pass_context
+def main(ctx: click.Context, config: Path) -> None:
+    """Train, gate, version and batch-predict with the model defined by config/."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    ctx.obj = config
+
+
+def _settings(ctx: click.Context) -> Settings:
+    settings = load_settings(ctx.find_root().obj)
+    registry.use_project_store(settings)
+    return settings
+
+
+def _contract(settings: Settings) -> Contract:
+    return load_contract(settings.resolve(settings.contract))
+
+
+def _print_metrics(metrics: dict[str, float], floors: dict[str, float]) -> None:
+    for name, value in metrics.items():
+        floor = f"  (floor {floors[name]})" if name in floors else ""
+        click.echo(f"  {name:<10} {value:.4f}{floor}")
+
+
+@main.command(epilog=EXIT_CODES)
+@click.pass_context
+def data(ctx: click.Context) -> None:
+    """Write the training table from data.source to data.path, checked against the contract."""
+    settings = _settings(ctx)
+    frame = resolve_source(settings.data.source)()
+    _contract(settings).validate_frame(frame, source=settings.data.source, with_target=True)
+    write_table(frame, settings.data_path)
+    click.echo(f"wrote {len(frame)} rows to {settings.data_path}")
+
+
+@main.command(epilog=EXIT_CODES)
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), required=False)
+@click.option("--target/--no-target", default=True, show_default=True, help="Require the target column.")
+@click.pass_context
+def validate(ctx: click.Context, path: Path | None, target: bool) -> None:
+    """Check a CSV or Parquet table (default: data.path) against the data contract."""
+    settings = _settings(ctx)
+    path = path or settings.data_path
+    frame = _contract(settings).validate_frame(read_table(path), source=str(path), with_target=target)
+    click.echo(f"ok: {len(frame)} rows of {path} satisfy the data contract")
+
+
+@main.command("train", epilog=EXIT_CODES)
+@click.pass_context
+def train_command(ctx: click.Context) -> None:
+    """Validate, split, fit, evaluate, gate on the objectives, and register the model."""
+    settings = _settings(ctx)
+    try:
+        tag = train(settings, _contract(settings))
+    finally:
+        if settings.metrics_path.is_file():
+            click.echo(f"metrics: {settings.metrics_path}")
+    version = registry.describe(registry.get_model(settings, tag))
+    _print_metrics(version.metadata["metrics"], settings.objectives.floors())
+    labels = version.labels
+    click.echo(f"registered {tag} (data sha256 {labels['data_sha256'][:12]}, git {labels['git_revision'][:12]})")
+
+
+@main.command("evaluate", epilog=EXIT_CODES)
+@click.option("--model", "tag", help="Model tag or version (default: latest).")
+@click.option(
+    "--data", "data_path", type=click.Path(path_type=Path, dir_okay=False), help="Labelled table (default: data.path)."
+)
+@click.pass_context
+def evaluate_command(ctx: click.Context, tag: str | None, data_path: Path | None) -> None:
+    """Score a stored model on labelled data and check it against today's objectives."""
+    settings = _settings(ctx)
+    evaluation = evaluate(settings, tag, data_path)
+    click.echo(f"{evaluation.tag} on {evaluation.rows} rows ({evaluation.scope}):")
+    _print_metrics(evaluation.metrics, settings.objectives.floors())
+    gate_evaluation(evaluation)
+    click.echo("all objectives met")
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CSV or Parquet file (default: data.path).",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the scored rows, .csv or .parquet (default: predictions/<input name>).",
+)
+@click.option("--model", "tag", help="Model tag or version (default: latest).")
+@click.pass_context
+def predict(ctx: click.Context, input_path: Path | None, output_path: Path | None, tag: str | None) -> None:
+    """Score a file; every input column is kept, predictions and the model version are added."""
+    settings = _settings(ctx)
+    input_path = input_path or settings.data_path
+    output_path = output_path or settings.resolve(Path("predictions") / input_path.name)
+    result = predict_file(settings, input_path, output_path, tag)
+    click.echo(f"wrote {result.rows} predictions by {result.tag} to {result.output}")
+
+
+@main.command(epilog=EXIT_CODES)
+@click.pass_context
+def models(ctx: click.Context) -> None:
+    """List the registered model versions, newest first, with their metrics and lineage."""
+    settings = _settings(ctx)
+    versions = registry.list_versions(settings)
+    if not versions:
+        click.echo(f"no versions of {settings.model_name} yet: run `make train`")
+        return
+    metric_names = list(versions[0].metadata["metrics"])
+    width = max(len(version.tag) for version in versions)
+    header = [f"{'tag':<{width}}", f"{'created (UTC)':<19}", *(f"{m:>9}" for m in metric_names)]
+    click.echo("  ".join([*header, f"{'data_sha256':<12}", "git_revision"]))
+    for version in versions:
+        metrics = version.metadata["metrics"]
+        row = [
+            f"{version.tag:<{width}}",
+            version.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            *(f"{metrics.get(m, float('nan')):>9.4f}" for m in metric_names),
+            f"{version.labels.get('data_sha256', '?')[:12]:<12}",
+            version.labels.get("git_revision", "?")[:12],
+        ]
+        click.echo("  ".join(row))

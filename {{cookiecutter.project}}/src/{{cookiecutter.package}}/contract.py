@@ -1,0 +1,192 @@
+"""The data contract: features and target declared in YAML, and the checks derived from them.
+
+Validation is a handful of vectorised pandas checks per column. Every problem is
+reported as (column, rule, rows) so a user sees all of them at once, not just the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ConfigError, DataError
+from .settings import describe_validation_error, read_yaml
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NumericFeature(_Strict):
+    """A number, optionally bounded (inclusive)."""
+
+    name: str = Field(min_length=1)
+    type: Literal["numeric"]
+    min: float | None = None
+    max: float | None = None
+    nullable: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> NumericFeature:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class CategoricalFeature(_Strict):
+    """One of a fixed set of string values."""
+
+    name: str = Field(min_length=1)
+    type: Literal["categorical"]
+    categories: list[str] = Field(min_length=1)
+    nullable: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _categories_unique(self) -> CategoricalFeature:
+        if len(set(self.categories)) != len(self.categories):
+            raise ValueError("categories must be unique")
+        return self
+
+
+Feature = Annotated[NumericFeature | CategoricalFeature, Field(discriminator="type")]
+
+
+class Target(_Strict):
+    """The label column of a classification problem."""
+
+    name: str = Field(min_length=1)
+    classes: list[int | str] = Field(min_length=2)
+    positive_class: int | str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _positive_is_a_class(self) -> Target:
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be unique")
+        if self.positive_class is not None and self.positive_class not in self.classes:
+            raise ValueError(f"positive_class {self.positive_class!r} is not one of {self.classes}")
+        return self
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule: which column, which rule, how many rows."""
+
+    column: str
+    rule: str
+    rows: int
+
+    def __str__(self) -> str:
+        return f"{self.column}: {self.rule} ({self.rows} rows)"
+
+
+class ContractViolationError(DataError):
+    """A table breaks the contract; ``problems`` lists every broken rule."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{source} breaks the data contract ({len(problems)} problems):\n{lines}")
+
+
+class Contract(_Strict):
+    """Features and target: the single source of the model's input and output schema."""
+
+    target: Target
+    features: list[Feature] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Contract:
+        names = [feature.name for feature in self.features]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"feature names must be unique: {duplicates}")
+        if self.target.name in names:
+            raise ValueError(f"the target {self.target.name!r} is also listed as a feature")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Feature columns in contract order (the model's input order)."""
+        return [feature.name for feature in self.features]
+
+    @property
+    def numeric(self) -> list[NumericFeature]:
+        """The numeric features."""
+        return [f for f in self.features if isinstance(f, NumericFeature)]
+
+    @property
+    def categorical(self) -> list[CategoricalFeature]:
+        """The categorical features."""
+        return [f for f in self.features if isinstance(f, CategoricalFeature)]
+
+    def validate_frame(self, frame: pd.DataFrame, *, source: str, with_target: bool) -> pd.DataFrame:
+        """Check ``frame`` against the contract and return its features (and target) coerced.
+
+        Extra columns are allowed and dropped from the result. Raises
+        ContractViolationError listing every problem found.
+        """
+        problems: list[Problem] = []
+        if frame.empty:
+            problems.append(Problem("(table)", "has no rows", 0))
+        columns: dict[str, pd.Series] = {}
+        for feature in self.features:
+            if feature.name not in frame.columns:
+                problems.append(Problem(feature.name, "required column is missing", len(frame)))
+                continue
+            column, found = _check_feature(feature, frame[feature.name])
+            columns[feature.name] = column
+            problems += found
+        if with_target:
+            target = self.target
+            if target.name not in frame.columns:
+                problems.append(Problem(target.name, "target column is missing", len(frame)))
+            else:
+                labels = frame[target.name]
+                problems += _count(labels.isna(), target.name, "target must not be null")
+                outside = labels.notna() & ~labels.isin(target.classes)
+                problems += _count(outside, target.name, f"target must be one of {target.classes}")
+                columns[target.name] = labels
+        if problems:
+            raise ContractViolationError(source, problems)
+        return pd.DataFrame(columns, index=frame.index)
+
+
+def _count(mask: pd.Series, column: str, rule: str) -> list[Problem]:
+    rows = int(mask.sum())
+    return [Problem(column, rule, rows)] if rows else []
+
+
+def _check_feature(feature: NumericFeature | CategoricalFeature, raw: pd.Series) -> tuple[pd.Series, list[Problem]]:
+    """Coerce one column to its contract type and count the rows breaking each rule."""
+    missing = raw.isna()
+    problems = [] if feature.nullable else _count(missing, feature.name, "must not be null")
+    if isinstance(feature, NumericFeature):
+        values = pd.to_numeric(raw, errors="coerce").astype("float64")
+        problems += _count(values.isna() & ~missing, feature.name, "must be a number")
+        if feature.min is not None:
+            problems += _count(values < feature.min, feature.name, f"must be >= {feature.min:g}")
+        if feature.max is not None:
+            problems += _count(values > feature.max, feature.name, f"must be <= {feature.max:g}")
+        return values, problems
+    text = raw.astype("object").where(missing, raw.astype(str))
+    unknown = ~missing & ~text.isin(feature.categories)
+    problems += _count(unknown, feature.name, f"must be one of {feature.categories}")
+    return text, problems
+
+
+def load_contract(path: Path) -> Contract:
+    """Read and check the contract file; a bad entry is a ConfigError naming it."""
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with 'target' and 'features'")
+    try:
+        return Contract(**raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(path, exc)) from None

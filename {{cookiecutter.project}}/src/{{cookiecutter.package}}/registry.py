@@ -1,0 +1,154 @@
+"""The model store: each registered model carries its data hash, code revision, parameters and metrics.
+
+Models live in BentoML's store (``BENTOML_HOME``, by default ``.bentoml/`` in the project).
+A sample of the training rows is stored with each version, as the reference for drift checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import pandas as pd
+from bentoml.exceptions import NotFound
+from sklearn.pipeline import Pipeline
+
+from .contract import Contract
+from .errors import ModelNotFoundError
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+REFERENCE_SAMPLE = "reference_sample"
+
+
+def use_project_store(settings: Settings) -> Path:
+    """Point BentoML at the project's own store unless BENTOML_HOME is already set.
+
+    Must run before the first store access: BentoML caches its paths on first use.
+    """
+    os.environ.setdefault("BENTOML_HOME", str(settings.root / ".bentoml"))
+    return Path(os.environ["BENTOML_HOME"])
+
+
+def git_revision(root: Path) -> str:
+    """The commit the code was trained from, suffixed ``-dirty`` with uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True, timeout=30)
+        return done.stdout.strip()
+
+    try:
+        revision = git("rev-parse", "--verify", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        log.warning(
+            "no git revision for %s (not a git checkout with a commit, or git is missing): "
+            "the model is labelled git_revision=unknown",
+            root,
+        )
+        return "unknown"
+    return f"{revision}-dirty" if dirty else revision
+
+
+def params_sha256(params: dict[str, Any]) -> str:
+    """A stable hash of the training parameters."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+def register(
+    settings: Settings,
+    contract: Contract,
+    model: Pipeline,
+    *,
+    metrics: dict[str, float],
+    data_sha256: str,
+    rows: dict[str, int],
+    reference: pd.DataFrame,
+) -> str:
+    """Save a gated model with its lineage; returns its tag ``name:version``."""
+    params = settings.training.model_dump(mode="json")
+    saved = bentoml.sklearn.save_model(
+        settings.model_name,
+        model,
+        labels={
+            "git_revision": git_revision(settings.root),
+            "data_sha256": data_sha256,
+            "params_sha256": params_sha256(params),
+        },
+        metadata={
+            "metrics": metrics,
+            "objectives": settings.objectives.floors(),
+            "params": params,
+            "rows": rows,
+            "data_file": str(settings.data.path),
+            "contract": contract.model_dump(mode="json"),
+        },
+        custom_objects={REFERENCE_SAMPLE: reference},
+    )
+    return str(saved.tag)
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model as the store describes it."""
+
+    tag: str
+    created: datetime
+    labels: dict[str, str]
+    metadata: dict[str, Any]
+
+
+def describe(model: bentoml.Model) -> ModelVersion:
+    """Tag, creation time, labels and metadata of a stored model."""
+    return ModelVersion(str(model.tag), model.creation_time, dict(model.info.labels), dict(model.info.metadata))
+
+
+def list_versions(settings: Settings) -> list[ModelVersion]:
+    """Every version of the project's model, newest first."""
+    try:
+        models = bentoml.models.list(settings.model_name)
+    except NotFound:
+        return []
+    return sorted((describe(model) for model in models), key=lambda version: version.created, reverse=True)
+
+
+def get_model(settings: Settings, tag: str | None = None) -> bentoml.Model:
+    """A stored model by tag (``name:version``, a bare version, or None for latest)."""
+    reference = tag or "latest"
+    if ":" not in reference:
+        reference = f"{settings.model_name}:{reference}"
+    try:
+        return bentoml.models.get(reference)
+    except NotFound:
+        store = os.environ.get("BENTOML_HOME", "the BentoML store")
+        raise ModelNotFoundError(
+            f"model {reference!r} is not in the model store ({store}): "
+            "run `make train`, or `make models` to list versions"
+        ) from None
+
+
+def model_contract(model: bentoml.Model) -> Contract:
+    """The contract a stored model was trained under (its inputs may differ from today's file)."""
+    return Contract.model_validate(model.info.metadata["contract"])
+
+
+def load_pipeline(model: bentoml.Model) -> Pipeline:
+    """The fitted scikit-learn pipeline of a stored model."""
+    return bentoml.sklearn.load_model(model)
+
+
+def load_reference(model: bentoml.Model) -> pd.DataFrame:
+    """The training sample stored with a model version."""
+    reference = model.custom_objects.get(REFERENCE_SAMPLE)
+    if not isinstance(reference, pd.DataFrame):
+        raise ModelNotFoundError(f"{model.tag} has no reference sample: register models with `make train`")
+    return reference

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from {{ cookiecutter.package }}.cli import main
+
+from .support import ROOT
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's config in a fresh folder: the CLI sees a brand-new project."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    return tmp_path
+
+
+def run(project: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--config", str(project / "config" / "project.yaml"), *args])
+
+
+@pytest.mark.parametrize("command", [[], ["data"], ["validate"], ["train"], ["evaluate"], ["predict"], ["models"]])
+def test_every_command_has_help_with_the_exit_codes(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Exit codes: 0 ok, 1 quality gate failed, 2 bad input." in result.output
+
+
+def test_the_whole_flow_exits_zero(project: Path) -> None:
+    assert run(project, "models").output.startswith("no versions")
+    for command in (["data"], ["validate"], ["train"], ["models"], ["predict"], ["evaluate"]):
+        result = run(project, *command)
+        assert result.exit_code == 0, result.output
+    assert (project / "data" / "breast_cancer.csv").is_file()
+    assert (project / "reports" / "metrics.json").is_file()
+    assert (project / "predictions" / "breast_cancer.csv").is_file()
+
+
+def test_a_failed_gate_exits_one_and_names_the_metric(project: Path) -> None:
+    config = project / "config" / "project.yaml"
+    config.write_text(config.read_text().replace("min_accuracy: 0.92", "min_accuracy: 1.0"))
+    assert run(project, "data").exit_code == 0
+    result = run(project, "train")
+    assert result.exit_code == 1
+    assert "error: quality gate failed: the model was not registered" in result.output
+    assert "accuracy = " in result.output
+    assert "is below the floor objectives.min_accuracy = 1.0" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train"], "training data not found; run `make data`"),
+        (["evaluate", "--model", "nosuchversion"], "is not in the model store"),
+        (["predict", "--input", "missing.csv"], "missing.csv: file not found"),
+        (["validate", "nothing.txt"], "unsupported file type '.txt'"),
+    ],
+)
+def test_bad_input_exits_two_with_one_clear_error(project: Path, args: list[str], message: str) -> None:
+    result = run(project, *args)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ")
+    assert message in result.output
+
+
+def test_a_bad_setting_exits_two_naming_the_key(project: Path) -> None:
+    config = project / "config" / "project.yaml"
+    config.write_text(config.read_text().replace("test_size: 0.2", "test_size: 2"))
+    result = run(project, "train")
+    assert result.exit_code == 2
+    assert "training.test_size: Input should be less than 1 (got 2)" in result.output
