@@ -20,16 +20,19 @@ CONTEXT = json.loads(
     } | tojson }}"""
 )
 
-# Import names of the generated project's dependencies and tools: a package with one
-# of these names would shadow it.
+# Import names of the generated project's dependencies and tools, the test package
+# (left out of sys.stdlib_module_names) and the project's own folders: a package with
+# one of these names would shadow them.
 DEPENDENCY_MODULES = frozenset(
     {
         "bentoml", "click", "evidently", "hatchling", "mypy", "numpy", "pandas", "pyarrow",
         "pydantic", "pytest", "ruff", "scipy", "sklearn", "starlette", "uv", "yaml",
-        "tests", "src", "config",
+        "test", "tests", "src", "config",
     }
 )  # fmt: skip
 
+# Longer names push generated lines past the 120-column limit the project's linter enforces.
+MAX_PACKAGE = 40
 PROJECT = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}$")
@@ -44,7 +47,9 @@ def problems(context: dict[str, str]) -> list[str]:
             f"project={project!r} is not a valid name: use lower-case letters, digits and single hyphens, "
             "starting with a letter (it names the folder, the distribution and the container image), e.g. 'churn-model'"
         )
-    if not package.isidentifier() or not package.isascii() or package != package.lower():
+    if len(package) > MAX_PACKAGE:
+        found.append(f"package={package!r} is longer than {MAX_PACKAGE} characters: choose a shorter import name")
+    elif not package.isidentifier() or not package.isascii() or package != package.lower():
         found.append(f"package={package!r} is not a lower-case Python identifier: use letters, digits and _, e.g. 'churn_model'")
     elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
         found.append(f"package={package!r} is a Python keyword: choose another import name, e.g. '{package}_model'")

@@ -157,12 +157,12 @@ def models(ctx: click.Context) -> None:
         return
     metric_names = list(versions[0].metadata["metrics"])
     width = max(len(version.tag) for version in versions)
-    header = [f"{'tag':<{width}}", f"{'created (UTC)':<19}", *(f"{m:>9}" for m in metric_names)]
+    header = ["tag".ljust(width), f"{'created (UTC)':<19}", *(f"{m:>9}" for m in metric_names)]
     click.echo("  ".join([*header, f"{'data_sha256':<12}", "git_revision"]))
     for version in versions:
         metrics = version.metadata["metrics"]
         row = [
-            f"{version.tag:<{width}}",
+            version.tag.ljust(width),
             version.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             *(f"{metrics.get(m, float('nan')):>9.4f}" for m in metric_names),
             f"{version.labels.get('data_sha256', '?')[:12]:<12}",

@@ -1,0 +1,58 @@
+"""The option matrix every bake test runs over, and the --fast flag that trims it."""
+
+from __future__ import annotations
+
+import json
+from itertools import cycle, islice
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+CHOICES = {
+    name: values
+    for name, values in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
+    if isinstance(values, list)
+}
+# Names that break naive templating: quotes, apostrophes, backslashes, non-ASCII.
+AWKWARD_PEOPLE = [
+    {},
+    {"project_name": "Ana's \"Churn\" Model", "author_name": "O'Brien \"Ana\" Smith", "author_email": "ana@corp.io"},
+    {"project_name": "Back\\slash Detector", "author_name": "Zoë Back\\slash", "description": 'Says "hi" \\ bye'},
+    {"project_name": "Fraud Scoring", "author_name": "Jörg Müller", "github_owner": "acme-ml"},
+]
+
+
+def option_matrix() -> list[dict[str, Any]]:
+    """Every value of every choice appears at least once, in a linear number of bakes.
+
+    Each choice cycles through its values independently (the full product would be 54
+    bakes of the same files); the people and names cycle alongside, and init_git alternates.
+    """
+    rows = max(len(AWKWARD_PEOPLE), *(len(values) for values in CHOICES.values()))
+    columns = {name: list(islice(cycle(values), rows)) for name, values in CHOICES.items()}
+    columns["init_git"] = list(islice(cycle([True, False]), rows))
+    return [
+        {**{name: column[i] for name, column in columns.items()}, **AWKWARD_PEOPLE[i % len(AWKWARD_PEOPLE)]}
+        for i in range(rows)
+    ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--fast", action="store_true", help="one bake of the matrix, and skip the slow end-to-end tests")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "config" in metafunc.fixturenames:
+        matrix = option_matrix()[:1] if metafunc.config.getoption("--fast") else option_matrix()
+        ids = [f"{c['license']}-{c['deploy_target']}-py{c['python_version']}-git{int(c['init_git'])}" for c in matrix]
+        metafunc.parametrize("config", matrix, ids=ids)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--fast"):
+        skip = pytest.mark.skip(reason="--fast skips the slow end-to-end tests")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)

@@ -1,0 +1,134 @@
+"""Every option combination bakes into exactly the expected, fully rendered, parseable project."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .conftest import TEMPLATE
+
+DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+MODULES = ["__init__", "cli", "contract", "data", "errors", "evaluation", "predict", "registry", "settings", "train"]
+TESTS = ["__init__", "conftest", "support", *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors"})]
+UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}|cookiecutter\.")
+
+
+def expected_files(config: dict[str, Any], package: str) -> set[str]:
+    files = {
+        ".gitignore", ".python-version", "Makefile", "README.md", "pyproject.toml",
+        "config/contract.yaml", "config/project.yaml", "data/README.md",
+        f"src/{package}/py.typed",
+        *(f"src/{package}/{module}.py" for module in MODULES),
+        *(f"tests/{module}.py" for module in TESTS),
+    }  # fmt: skip
+    if config["license"] != "Proprietary":
+        files.add("LICENSE")
+    return files
+
+
+def project_files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts}
+
+
+@pytest.fixture
+def baked(cookies: Any, config: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    result = cookies.bake(extra_context=config)
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    return Path(result.project_path), result.context
+
+
+def test_the_file_tree_is_exact(baked: tuple[Path, dict[str, Any]], config: dict[str, Any]) -> None:
+    root, context = baked
+    assert project_files(root) == expected_files(config, context["package"])
+    assert (root / ".git").is_dir() is config["init_git"]
+
+
+def test_nothing_is_left_unrendered(baked: tuple[Path, dict[str, Any]]) -> None:
+    root, _ = baked
+    leftovers = {
+        path: UNRENDERED.findall(path.read_text(encoding="utf-8"))
+        for path in root.rglob("*")
+        if path.is_file() and ".git" not in path.parts and UNRENDERED.search(path.read_text(encoding="utf-8"))
+    }
+    assert leftovers == {}
+
+
+def test_pyproject_is_valid_toml_holding_the_exact_answers(baked: tuple[Path, dict[str, Any]]) -> None:
+    root, context = baked
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["name"] == context["project"]
+    assert project["description"] == context["description"]
+    assert project["authors"] == [{"name": context["author_name"], "email": context["author_email"]}]
+    assert project["requires-python"] == f">={context['python_version']}"
+    assert project["scripts"] == {context["package"]: f"{context['package']}.cli:main"}
+    if context["license"] == "Proprietary":
+        assert project["license"] == "LicenseRef-Proprietary"
+        assert "Private :: Do Not Upload" in project["classifiers"]
+    else:
+        assert project["license"] == context["license"]
+
+
+def test_every_yaml_file_parses(baked: tuple[Path, dict[str, Any]]) -> None:
+    root, context = baked
+    documents = {path.name: yaml.safe_load(path.read_text()) for path in root.rglob("*.y*ml") if ".git" not in path.parts}
+    assert documents["project.yaml"]["model_name"] == context["package"]
+    assert documents["project.yaml"]["data"]["source"] == f"{context['package']}.data:load_breast_cancer"
+    assert documents["contract.yaml"]["target"]["name"] == "malignant"
+
+
+def test_the_license_matches_the_choice(baked: tuple[Path, dict[str, Any]]) -> None:
+    root, context = baked
+    first_line = {"MIT": "MIT License", "Apache-2.0": "Apache License"}
+    if context["license"] == "Proprietary":
+        assert not (root / "LICENSE").exists()
+    else:
+        text = (root / "LICENSE").read_text(encoding="utf-8")
+        assert text.strip().splitlines()[0].strip() == first_line[context["license"]]
+        assert context["author_name"] in text
+
+
+def test_no_default_or_template_author_string_leaks(baked: tuple[Path, dict[str, Any]], config: dict[str, Any]) -> None:
+    root, _ = baked
+    given = {key for key in ("author_name", "author_email", "github_owner") if key in config}
+    leaked = {
+        (str(path.relative_to(root)), DEFAULTS[key])
+        for path in root.rglob("*")
+        if path.is_file() and ".git" not in path.parts
+        for key in given
+        if DEFAULTS[key] in path.read_text(encoding="utf-8")
+    }
+    assert leaked == set()
+    text = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*") if p.is_file() and ".git" not in p.parts)
+    assert "Seed f33621a4" not in text
+    assert "cookiecutter-mlops maintainers" not in text
+
+
+def test_the_generated_code_is_lint_clean_for_this_name(baked: tuple[Path, dict[str, Any]]) -> None:
+    """Names of any length must keep the code formatted: ruff reads the project's own config."""
+    root, _ = baked
+    for args in (["check", "src", "tests"], ["format", "--check", "src", "tests"]):
+        done = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=root, capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_first_commit_holds_every_file(baked: tuple[Path, dict[str, Any]], config: dict[str, Any]) -> None:
+    if not config["init_git"]:
+        pytest.skip("init_git is false")
+    root, context = baked
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout
+
+    assert git("branch", "--show-current").strip() == "main"
+    assert len(git("log", "--oneline").splitlines()) == 1
+    assert git("status", "--porcelain") == ""
+    assert set(git("ls-files").splitlines()) == expected_files(config, context["package"])
