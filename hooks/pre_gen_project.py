@@ -50,7 +50,9 @@ def problems(context: dict[str, str]) -> list[str]:
     if len(package) > MAX_PACKAGE:
         found.append(f"package={package!r} is longer than {MAX_PACKAGE} characters: choose a shorter import name")
     elif not package.isidentifier() or not package.isascii() or package != package.lower():
-        found.append(f"package={package!r} is not a lower-case Python identifier: use letters, digits and _, e.g. 'churn_model'")
+        found.append(
+            f"package={package!r} is not a lower-case Python identifier: use letters, digits and _, e.g. 'churn_model'"
+        )
     elif keyword.iskeyword(package) or keyword.issoftkeyword(package):
         found.append(f"package={package!r} is a Python keyword: choose another import name, e.g. '{package}_model'")
     elif package in sys.stdlib_module_names or package in DEPENDENCY_MODULES:
@@ -59,7 +61,10 @@ def problems(context: dict[str, str]) -> list[str]:
             f"choose another import name, e.g. '{package}_model'"
         )
     if not EMAIL.match(context["author_email"]):
-        found.append(f"author_email={context['author_email']!r} is not an e-mail address: use name@domain, e.g. 'you@example.com'")
+        found.append(
+            f"author_email={context['author_email']!r} is not an e-mail address: "
+            "use name@domain, e.g. 'you@example.com'"
+        )
     if not GITHUB_OWNER.match(context["github_owner"]):
         found.append(
             f"github_owner={context['github_owner']!r} is not a GitHub user or organisation name: "

@@ -18,7 +18,7 @@ CHOICES = {
 # Names that break naive templating: quotes, apostrophes, backslashes, non-ASCII.
 AWKWARD_PEOPLE = [
     {},
-    {"project_name": "Ana's \"Churn\" Model", "author_name": "O'Brien \"Ana\" Smith", "author_email": "ana@corp.io"},
+    {"project_name": 'Ana\'s "Churn" Model', "author_name": 'O\'Brien "Ana" Smith', "author_email": "ana@corp.io"},
     {"project_name": "Back\\slash Detector", "author_name": "Zoë Back\\slash", "description": 'Says "hi" \\ bye'},
     {"project_name": "Fraud Scoring", "author_name": "Jörg Müller", "github_owner": "acme-ml"},
 ]

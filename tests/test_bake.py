@@ -35,7 +35,9 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
 
 
 def project_files(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts}
+    return {
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
 
 
 @pytest.fixture
@@ -79,7 +81,9 @@ def test_pyproject_is_valid_toml_holding_the_exact_answers(baked: tuple[Path, di
 
 def test_every_yaml_file_parses(baked: tuple[Path, dict[str, Any]]) -> None:
     root, context = baked
-    documents = {path.name: yaml.safe_load(path.read_text()) for path in root.rglob("*.y*ml") if ".git" not in path.parts}
+    documents = {
+        path.name: yaml.safe_load(path.read_text()) for path in root.rglob("*.y*ml") if ".git" not in path.parts
+    }
     assert documents["project.yaml"]["model_name"] == context["package"]
     assert documents["project.yaml"]["data"]["source"] == f"{context['package']}.data:load_breast_cancer"
     assert documents["contract.yaml"]["target"]["name"] == "malignant"

@@ -17,7 +17,10 @@ from .conftest import TEMPLATE
 @pytest.mark.parametrize(
     ("answers", "message"),
     [
-        ({"project": "My Project", "package": "churn_model"}, "project='My Project' is not a valid name: use lower-case letters"),
+        (
+            {"project": "My Project", "package": "churn_model"},
+            "project='My Project' is not a valid name: use lower-case letters",
+        ),
         ({"project": "-churn", "package": "churn_model"}, "project='-churn' is not a valid name"),
         ({"project": "churn--model", "package": "churn_model"}, "project='churn--model' is not a valid name"),
         ({"package": "1churn"}, "package='1churn' is not a lower-case Python identifier"),
@@ -53,7 +56,7 @@ def test_every_bad_answer_is_reported_at_once(tmp_path: Path, capfd: pytest.Capt
 
 
 def test_the_project_name_is_free_text_and_the_rest_derives_from_it(cookies: Any) -> None:
-    result = cookies.bake(extra_context={"project_name": "Ana's \"Churn\" Model 2"})
+    result = cookies.bake(extra_context={"project_name": 'Ana\'s "Churn" Model 2'})
     assert result.exit_code == 0, result.exception
     assert (result.context["project"], result.context["package"]) == ("ana-s-churn-model-2", "ana_s_churn_model_2")
 

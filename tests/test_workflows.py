@@ -1,0 +1,25 @@
+"""The template's own workflows pass actionlint and zizmor with zero findings, offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from .conftest import TEMPLATE
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["actionlint", "-color=false"],
+        ["zizmor", "--offline", "--persona", "pedantic", "--no-progress", ".github"],
+    ],
+    ids=["actionlint", "zizmor"],
+)
+def test_the_template_workflows_have_no_findings(command: list[str]) -> None:
+    # A GitHub token would send zizmor online; this check must stay offline.
+    env = {key: value for key, value in os.environ.items() if key not in {"GH_TOKEN", "GITHUB_TOKEN"}}
+    done = subprocess.run(command, cwd=TEMPLATE, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
