@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -16,26 +17,41 @@ from cookiecutter.main import cookiecutter
 from .conftest import TEMPLATE
 
 
-def make(project: Path, *targets: str) -> str:
+def make(project: Path, *targets: str, offline: bool = False) -> str:
     """Run make in the generated project as a user would: its own .venv, not the template's."""
     env = {key: value for key, value in os.environ.items() if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+    if offline:
+        env["UV_OFFLINE"] = "1"
     uv = shutil.which("uv")
     assert uv, "uv must be installed (it is a dev dependency of the template)"
     done = subprocess.run(
         ["make", f"UV={uv}", *targets], cwd=project, env=env, capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, f"make {' '.join(targets)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+    return done.stdout + done.stderr
+
+
+def stored_model(project: Path, package: str) -> tuple[str, dict[str, Any]]:
+    """The latest version in the project's own model store, and its model.yaml."""
+    store = project / ".bentoml" / "models" / package
+    version = (store / "latest").read_text().strip()
+    return version, yaml.safe_load((store / version / "model.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default project, baked and installed (online: this also warms uv's cache)."""
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path_factory.mktemp("default"))))
+    make(project, "install")
+    return project
 
 
 @pytest.mark.slow
-def test_the_default_project_installs_lints_tests_trains_and_predicts(tmp_path: Path) -> None:
-    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(tmp_path)))
-    make(project, "install", "data", "lint", "test", "train", "models", "predict")
+def test_the_default_project_lints_tests_trains_and_predicts(installed_default: Path) -> None:
+    project = installed_default
+    make(project, "data", "lint", "test", "train", "models", "predict")
 
-    store = project / ".bentoml" / "models" / "breast_cancer_classifier"
-    version = (store / "latest").read_text().strip()
-    info = yaml.safe_load((store / version / "model.yaml").read_text())
+    version, info = stored_model(project, "breast_cancer_classifier")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True)
     data = project / "data" / "breast_cancer.csv"
     assert info["labels"] == {
@@ -50,3 +66,15 @@ def test_the_default_project_installs_lints_tests_trains_and_predicts(tmp_path: 
         predictions = list(csv.DictReader(handle))
     assert len(predictions) == 569
     assert {row["model_version"] for row in predictions} == {f"breast_cancer_classifier:{version}"}
+
+
+@pytest.mark.slow
+def test_a_project_outside_git_installs_and_trains_offline_from_a_warm_cache(
+    installed_default: Path, tmp_path: Path
+) -> None:
+    answers = {"project_name": 'Ana\'s "Churn" Model', "license": "Proprietary", "init_git": False}
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(tmp_path)))
+    output = make(project, "install", "test", "data", "train", offline=True)
+    assert "the model is labelled git_revision=unknown" in output
+    _, info = stored_model(project, "ana_s_churn_model")
+    assert info["labels"]["git_revision"] == "unknown"

@@ -95,11 +95,8 @@ def validate(ctx: click.Context, path: Path | None, target: bool) -> None:
 def train_command(ctx: click.Context) -> None:
     """Validate, split, fit, evaluate, gate on the objectives, and register the model."""
     settings = _settings(ctx)
-    try:
-        tag = train(settings, _contract(settings))
-    finally:
-        if settings.metrics_path.is_file():
-            click.echo(f"metrics: {settings.metrics_path}")
+    tag = train(settings, _contract(settings))
+    click.echo(f"metrics: {settings.metrics_path}")
     version = registry.describe(registry.get_model(settings, tag))
     _print_metrics(version.metadata["metrics"], settings.objectives.floors())
     labels = version.labels

@@ -119,7 +119,7 @@ def train(settings: Settings, contract: Contract) -> str:
             "rows": rows,
         },
     )
-    _gate_or_raise(gate, "the model was not registered")
+    _gate_or_raise(gate, f"the model was not registered (metrics: {settings.metrics_path})")
     reference = parts.train.assign(**{contract.target.name: parts.y_train})
     reference = reference.sample(
         n=min(len(reference), settings.training.reference_rows), random_state=settings.training.random_state

@@ -1,4 +1,4 @@
-"""The template's own workflows pass actionlint and zizmor with zero findings, offline."""
+"""The template's own code and workflows pass their linters with zero findings, offline."""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ from .conftest import TEMPLATE
     [
         ["actionlint", "-color=false"],
         ["zizmor", "--offline", "--persona", "pedantic", "--no-progress", ".github"],
+        ["ruff", "check", "hooks", "tests", "scripts"],
+        ["ruff", "format", "--check", "hooks", "tests", "scripts"],
     ],
-    ids=["actionlint", "zizmor"],
+    ids=["actionlint", "zizmor", "ruff-check", "ruff-format"],
 )
-def test_the_template_workflows_have_no_findings(command: list[str]) -> None:
+def test_the_template_has_no_findings(command: list[str]) -> None:
     # A GitHub token would send zizmor online; this check must stay offline.
     env = {key: value for key, value in os.environ.items() if key not in {"GH_TOKEN", "GITHUB_TOKEN"}}
     done = subprocess.run(command, cwd=TEMPLATE, env=env, capture_output=True, text=True)
