@@ -2,6 +2,9 @@
 
 Validation is a handful of vectorised pandas checks per column. Every problem is
 reported as (column, rule, rows) so a user sees all of them at once, not just the first.
+Why not pandera: its lazy report for one non-numeric cell is three failure cases (coercion,
+dtype, and a TypeError from the range check) that would need this much code again to turn
+into (column, rule, rows), and it adds a dependency and ~0.7 s to every command's start.
 """
 
 from __future__ import annotations
