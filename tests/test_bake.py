@@ -16,8 +16,16 @@ import yaml
 from .conftest import TEMPLATE
 
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-MODULES = ["__init__", "cli", "contract", "data", "errors", "evaluation", "predict", "registry", "settings", "train"]
-TESTS = ["__init__", "conftest", "support", *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors"})]
+MODULES = [
+    "__init__", "api_types", "batching", "cli", "contract", "data", "errors", "evaluation", "http_guards", "observability",
+    "predict", "prediction_log", "registry", "service", "settings", "train", "upstream_patches",
+]  # fmt: skip
+# Tests mirror the modules; the service has three tiers (test_service, test_serve, test_fuzz), which
+# also cover errors and observability.
+TESTS = [
+    "__init__", "conftest", "support", "test_serve", "test_fuzz",
+    *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors", "observability"}),
+]  # fmt: skip
 UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}|cookiecutter\.")
 
 

@@ -5,11 +5,18 @@ from __future__ import annotations
 import os
 import tempfile
 
-os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="bentoml-test-store-")
+# One scratch folder per session: Prometheus' multiprocess files at its top, the rest below.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="{{ cookiecutter.package }}-tests-")
+os.environ["BENTOML_HOME"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "bentoml")
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
+os.environ["PREDICTION_LOG_DIR"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "prediction-log")
+os.environ["API_KEY"] = "test-key"  # the in-process service is served with authentication on
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -45,3 +52,22 @@ def trained(
     settings = settings_in(tmp_path_factory.mktemp("trained"))
     write_table(breast_cancer, settings.data_path)
     return settings, train(settings, contract)
+
+
+@pytest.fixture(scope="session")
+def service_module(trained: tuple[Settings, str]) -> ModuleType:
+    """The service module, imported once a model exists (it resolves the model at import)."""
+    os.environ["MODEL_TAG"] = trained[1]
+    return importlib.import_module("{{ cookiecutter.package }}.service")
+
+
+@pytest.fixture(scope="session")
+def asgi_app(service_module: ModuleType) -> Any:
+    """The service's ASGI app, made once: BentoML registers its HTTP metrics once per process."""
+    return service_module.Classifier.to_asgi()
+
+
+@pytest.fixture(scope="session")
+def record(breast_cancer: pd.DataFrame, contract: Contract) -> dict[str, float]:
+    """One valid API record: the first row of the default data."""
+    return {name: float(breast_cancer.iloc[0][name]) for name in contract.feature_names}

@@ -13,7 +13,7 @@ from {{ cookiecutter.package }}.contract import Contract, ContractViolationError
 from {{ cookiecutter.package }}.data import write_table
 from {{ cookiecutter.package }}.errors import DataError, GateFailedError
 from {{ cookiecutter.package }}.settings import Objectives, Settings
-from {{ cookiecutter.package }}.train import evaluate, train
+from {{ cookiecutter.package }}.train import RowEncoder, evaluate, train
 
 from .support import MIXED, mixed_frame
 
@@ -69,6 +69,19 @@ def test_a_contract_with_categorical_features_trains(make_settings: Callable[...
     pipeline = registry.load_pipeline(registry.get_model(settings, tag))
     unseen = pd.DataFrame({"tenure_months": [3.0, 100.0], "plan": ["basic", None]})
     assert list(pipeline.predict(unseen)) == ["yes", "no"]
+
+
+def test_the_row_encoder_matches_the_pipeline_preprocessing(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(model_name="encoder-test", objectives=Objectives())
+    frame = mixed_frame(60)
+    frame.loc[::5, "plan"] = None
+    write_table(frame, settings.data_path)
+    pipeline = registry.load_pipeline(registry.get_model(settings, train(settings, MIXED)))
+    rows = frame[MIXED.feature_names].astype(object).where(frame[MIXED.feature_names].notna(), None)
+    expected = pipeline[:-1].transform(frame[MIXED.feature_names])
+    np.testing.assert_array_equal(RowEncoder(MIXED)(rows.to_dict("records")), expected)
+    unknown = RowEncoder(MIXED)([{"tenure_months": None, "plan": "enterprise"}])
+    assert np.isnan(unknown).all()
 
 
 def test_evaluate_reproduces_the_training_metrics_on_the_training_file(trained: tuple[Settings, str]) -> None:

@@ -63,6 +63,19 @@ class TrainingSettings(_Strict):
     params: ModelParams = ModelParams()
 
 
+class ServingSettings(_Strict):
+    """How the BentoML service runs; BENTOML_CONFIG_OVERRIDES overrides these at run time."""
+
+    port: int = Field(default=3000, ge=1, le=65535)
+    workers: int = Field(default=2, ge=1)
+    timeout_s: float = Field(default=10.0, gt=0)
+    max_concurrency: int = Field(default=256, ge=1)
+    max_batch_size: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    access_log: bool = False
+    prediction_log_dir: Path = Path("logs/predictions")
+
+
 class Settings(_Strict):
     """The project's settings; relative paths resolve against ``root``."""
 
@@ -73,6 +86,7 @@ class Settings(_Strict):
     objectives: Objectives
     training: TrainingSettings = TrainingSettings()
     reports_dir: Path = Path("reports")
+    serving: ServingSettings = ServingSettings()
 
     def resolve(self, path: Path) -> Path:
         """Absolute form of a path from the config (relative to the project root)."""

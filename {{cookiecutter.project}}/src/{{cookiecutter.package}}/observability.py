@@ -1,0 +1,83 @@
+"""The project's own Prometheus metrics, served with BentoML's on ``/metrics``.
+
+They are plain prometheus_client metrics (BentoML deprecated its wrapper); BentoML's workers
+share them through its multiprocess registry, so create them once per process, at import.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prometheus_client import Counter, Histogram
+
+from .http_guards import ASGIApp, Message, Receive, Scope, Send
+
+PREDICTIONS = Counter(
+    name="model_predictions_total",
+    documentation="Predictions served, by predicted class",
+    labelnames=["prediction"],
+)
+SCORES = Histogram(
+    name="model_prediction_score",
+    documentation="Probability of the predicted class",
+    buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+)
+VALIDATION_FAILURES = Counter(
+    name="model_input_validation_failures_total",
+    documentation="Request fields refused by input validation, by field",
+    labelnames=["field"],
+)
+LOG_FAILURES = Counter(
+    name="model_prediction_log_failures_total",
+    documentation="Prediction-log rows or writes lost, by reason",
+    labelnames=["reason"],
+)
+
+
+def count_prediction_log_failure(reason: str) -> None:
+    """Callback for the prediction log."""
+    LOG_FAILURES.labels(reason=reason).inc()
+
+
+def failed_fields(body: bytes) -> list[str]:
+    """Field names from BentoML's 400 body (``{"detail": [{"loc": [...]}, ...]}``)."""
+    try:
+        detail: Any = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        return []
+    if not isinstance(detail, list):
+        return []
+    fields = []
+    for error in detail:
+        names = [str(part) for part in error.get("loc", []) if isinstance(part, str)] if isinstance(error, dict) else []
+        fields.append(names[-1] if names else "(body)")
+    return fields
+
+
+class ValidationMetricsMiddleware:
+    """Counts, per field, the validation errors in the 400 answers BentoML sends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Watch POST responses; count the fields of each 400."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        body = bytearray()
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and status == 400:
+                body.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    for field in failed_fields(bytes(body)):
+                        VALIDATION_FAILURES.labels(field=field).inc()
+            await send(message)
+
+        await self.app(scope, receive, send if scope["method"] != "POST" else watch)

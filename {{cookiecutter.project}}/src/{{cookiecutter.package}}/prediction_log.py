@@ -1,0 +1,93 @@
+"""The prediction log: every served record and its answer, as JSON lines the drift check reads.
+
+A request only puts a row on an in-memory queue; a background thread writes the lines, so a
+slow or full disk never slows or fails a request. Files rotate by day and by size, one file
+per process (``predictions-YYYY-MM-DD-<pid>-<n>.jsonl``). A write that fails is counted
+(``on_failure``) and reported once in the server log; a full queue drops rows, also counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class PredictionLog:
+    """Append-only JSON-lines log written off the request path."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        on_failure: Callable[[str], None],
+        max_file_bytes: int = 100_000_000,
+        max_queue: int = 100_000,
+    ) -> None:
+        self.folder = folder
+        self._on_failure = on_failure
+        self._max_file_bytes = max_file_bytes
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
+        self._reported: set[str] = set()
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    def append(self, rows: list[dict[str, Any]]) -> None:
+        """Queue rows for writing; never blocks and never raises."""
+        stamp = datetime.now(UTC).isoformat()
+        for row in rows:
+            try:
+                self._queue.put_nowait({"timestamp": stamp, **row})
+            except queue.Full:
+                self._fail("queue_full", "prediction log queue is full: rows are being dropped")
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Flush what is queued and stop the writer."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def _fail(self, reason: str, message: str) -> None:
+        self._on_failure(reason)
+        if reason not in self._reported:
+            self._reported.add(reason)
+            log.error("%s (further failures are only counted in the metric)", message)
+
+    def _path(self, day: str, part: int) -> Path:
+        return self.folder / f"predictions-{day}-{os.getpid()}-{part}.jsonl"
+
+    def _run(self) -> None:
+        day, part = "", 0
+        while True:
+            rows = [self._queue.get()]
+            while len(rows) < 1000:  # write what has piled up in one go
+                try:
+                    rows.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = _STOP in rows
+            lines = "".join(json.dumps(row, default=str) + "\n" for row in rows if row is not _STOP)
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                today = f"{datetime.now(UTC):%Y-%m-%d}"
+                if today != day:
+                    day, part = today, 0
+                path = self._path(day, part)
+                while path.exists() and path.stat().st_size >= self._max_file_bytes:
+                    part += 1
+                    path = self._path(day, part)
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.write(lines)
+            except OSError as exc:
+                self._fail("write_error", f"cannot write the prediction log in {self.folder}: {exc}")
+            if stop:
+                return

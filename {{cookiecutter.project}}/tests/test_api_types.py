@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from {{ cookiecutter.package }}.api_types import prediction_model, record_model
+
+from .support import MIXED
+
+
+def test_records_follow_the_contract_types_ranges_and_categories() -> None:
+    record = record_model(MIXED)
+    assert record(tenure_months=12, plan="pro").model_dump() == {"tenure_months": 12.0, "plan": "pro"}
+    assert record(tenure_months=12).model_dump()["plan"] is None  # nullable: may be left out
+    with pytest.raises(ValidationError) as caught:
+        record(tenure_months=-1, plan="enterprise", extra=1)
+    assert {(e["loc"][0], e["type"]) for e in caught.value.errors()} == {
+        ("tenure_months", "greater_than_equal"),
+        ("plan", "literal_error"),
+        ("extra", "extra_forbidden"),
+    }
+
+
+def test_numbers_must_be_finite_json_numbers() -> None:
+    record = record_model(MIXED)
+    for bad in ('{"tenure_months": "12"}', '{"tenure_months": NaN}', '{"tenure_months": Infinity}'):
+        with pytest.raises(ValidationError):
+            record.model_validate_json(bad)
+
+
+def test_the_schema_documents_the_contract() -> None:
+    schema = record_model(MIXED).model_json_schema()
+    assert schema["properties"]["tenure_months"]["minimum"] == 0
+    assert schema["properties"]["tenure_months"]["maximum"] == 240
+    assert schema["required"] == ["tenure_months"]
+    assert schema["additionalProperties"] is False
+
+
+def test_predictions_carry_a_contract_class_and_the_model_version() -> None:
+    prediction = prediction_model(MIXED)
+    answer = prediction(prediction="yes", probabilities={"no": 0.2, "yes": 0.8}, model_version="m:1")
+    assert answer.model_dump()["prediction"] == "yes"
+    with pytest.raises(ValidationError):
+        prediction(prediction="maybe", probabilities={}, model_version="m:1")

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package }}.prediction_log import PredictionLog
+
+
+def read_rows(folder: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()]
+
+
+def test_rows_are_written_as_json_lines_with_a_timestamp(tmp_path: Path) -> None:
+    failures: list[str] = []
+    log = PredictionLog(tmp_path / "log", on_failure=failures.append)
+    log.append([{"x": 1.0, "prediction": 1}, {"x": 2.0, "prediction": 0}])
+    log.close()
+    rows = read_rows(tmp_path / "log")
+    assert [(row["x"], row["prediction"]) for row in rows] == [(1.0, 1), (2.0, 0)]
+    assert all("timestamp" in row for row in rows)
+    assert failures == []
+
+
+def test_files_rotate_by_size(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, on_failure=lambda reason: None, max_file_bytes=200)
+    for i in range(20):
+        log.append([{"i": i, "padding": "x" * 50}])
+        log.close()
+        log = PredictionLog(tmp_path, on_failure=lambda reason: None, max_file_bytes=200)
+    log.close()
+    assert len(list(tmp_path.glob("*.jsonl"))) > 1
+    assert sorted(int(str(row["i"])) for row in read_rows(tmp_path)) == list(range(20))
+
+
+def test_an_unwritable_folder_is_counted_and_reported_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the folder should be")
+    failures: list[str] = []
+    log = PredictionLog(blocker / "log", on_failure=failures.append)
+    with caplog.at_level(logging.ERROR):
+        log.append([{"x": 1}])
+        log.close()
+        log2 = PredictionLog(blocker / "log", on_failure=failures.append)
+        log2.append([{"x": 2}])
+        log2.close()
+    assert failures == ["write_error", "write_error"]
+    assert caplog.text.count("cannot write the prediction log") == 2  # once per log instance
+
+
+def test_a_full_queue_drops_rows_without_blocking(tmp_path: Path) -> None:
+    failures: list[str] = []
+    log = PredictionLog(tmp_path, on_failure=failures.append, max_queue=1)
+    log.append([{"x": i} for i in range(1000)])
+    log.close()
+    assert "queue_full" in failures
