@@ -17,8 +17,8 @@ from .conftest import TEMPLATE
 
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 MODULES = [
-    "__init__", "api_types", "batching", "cli", "contract", "data", "errors", "evaluation", "http_guards", "observability",
-    "predict", "prediction_log", "registry", "service", "settings", "train", "upstream_patches",
+    "__init__", "api_types", "batching", "cli", "contract", "data", "errors", "evaluation", "http_guards",
+    "observability", "predict", "prediction_log", "registry", "service", "settings", "train", "upstream_patches",
 ]  # fmt: skip
 # Tests mirror the modules; the service has three tiers (test_service, test_serve, test_fuzz), which
 # also cover errors and observability.

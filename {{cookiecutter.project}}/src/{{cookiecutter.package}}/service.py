@@ -57,7 +57,7 @@ Records = Annotated[list[Record], Field(min_length=1, max_length=SERVING.max_bat
     http={"port": SERVING.port},
     # Per-request access lines and tracing cost more CPU than the model here; /metrics keeps
     # request counts and latencies. Turn them on with BENTOML_CONFIG_OVERRIDES if you need them.
-    logging={"access": {"enabled": SERVING.access_log}},
+    logging={"access": dict(enabled=SERVING.access_log)},
     tracing={"sample_rate": 0.0},
 )
 class Classifier:
