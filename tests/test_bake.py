@@ -36,6 +36,7 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
         f"src/{package}/py.typed",
         *(f"src/{package}/{module}.py" for module in MODULES),
         *(f"tests/{module}.py" for module in TESTS),
+        "benchmarks/__init__.py", "benchmarks/serve.py", "benchmarks/fastapi_baseline.py",
     }  # fmt: skip
     if config["license"] != "Proprietary":
         files.add("LICENSE")

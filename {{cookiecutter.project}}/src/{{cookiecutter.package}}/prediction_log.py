@@ -8,6 +8,7 @@ per process (``predictions-YYYY-MM-DD-<pid>-<n>.jsonl``). A write that fails is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ class PredictionLog:
         return self.folder / f"predictions-{day}-{os.getpid()}-{part}.jsonl"
 
     def _run(self) -> None:
-        day, part = "", 0
+        """Writer loop: one open file, rotated by day and size, flushed after every write."""
+        handle: TextIO | None = None
+        day, part, size = "", 0, 0
         while True:
             rows = [self._queue.get()]
             while len(rows) < 1000:  # write what has piled up in one go
@@ -77,17 +80,27 @@ class PredictionLog:
             stop = _STOP in rows
             lines = "".join(json.dumps(row, default=str) + "\n" for row in rows if row is not _STOP)
             try:
-                self.folder.mkdir(parents=True, exist_ok=True)
                 today = f"{datetime.now(UTC):%Y-%m-%d}"
-                if today != day:
-                    day, part = today, 0
-                path = self._path(day, part)
-                while path.exists() and path.stat().st_size >= self._max_file_bytes:
-                    part += 1
-                    path = self._path(day, part)
-                with path.open("a", encoding="utf-8") as handle:
-                    handle.write(lines)
+                if handle is None or today != day or size >= self._max_file_bytes:
+                    if handle is not None:
+                        handle.close()
+                    part = 0 if today != day else part + 1
+                    day, size = today, 0
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    while (path := self._path(day, part)).exists() and path.stat().st_size >= self._max_file_bytes:
+                        part += 1
+                    handle = path.open("a", encoding="utf-8")
+                    size = path.stat().st_size
+                handle.write(lines)
+                handle.flush()
+                size += len(lines)
             except OSError as exc:
+                if handle is not None:
+                    with contextlib.suppress(OSError):
+                        handle.close()
+                handle = None  # reopen on the next write: the disk may come back
                 self._fail("write_error", f"cannot write the prediction log in {self.folder}: {exc}")
             if stop:
+                if handle is not None:
+                    handle.close()
                 return

@@ -1,0 +1,167 @@
+"""`make bench-serve`: the BentoML service against a plain FastAPI server, same model, same load.
+
+Both run with the service's worker count on loopback; wrk sends single records at 1, 8, 32 and
+64 concurrent connections and batches of 128 records at 8 connections. Also prints the model's
+own in-process time for 1 and 128 rows, the floor for any server. Needs `wrk` (Debian: apt-get
+install wrk). Bounded: every run lasts BENCH_SECONDS (default 8) and only targets 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from {{ cookiecutter.package }} import registry
+from {{ cookiecutter.package }}.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+CONNECTIONS = (1, 8, 32, 64)
+BATCH_ROWS, BATCH_CONNECTIONS = 128, 8
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("BODY_FILE"), "r")
+wrk.body = f:read("*a"); f:close()
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %f %f %f %d %d\\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+
+def free_port() -> int:
+    """A port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(command: list[str], env: dict[str, str], ready_url: str, log: Path) -> subprocess.Popen[bytes]:
+    """Start a server and wait until ``ready_url`` answers."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{command[0]} exited during start-up:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(ready_url, timeout=2):  # noqa: S310  (loopback only)
+                return process
+        except OSError:
+            time.sleep(0.5)
+    process.kill()
+    sys.exit(f"not ready after 120 s:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server by its PID."""
+    os.kill(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wrk(url: str, connections: int, body: Path, script: Path) -> dict[str, float]:
+    """One bounded wrk run: req/s, p50 and p99 in ms, and failed requests."""
+    threads = min(2, connections)
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{SECONDS}s", "--latency", "-s", str(script), url],
+        env=os.environ | {"BODY_FILE": str(body)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"RESULT (\S+) (\S+) (\S+) (\d+) (\d+)", done.stdout)
+    if not found:
+        sys.exit(f"unexpected wrk output:\n{done.stdout}{done.stderr}")
+    rps, p50, p99, non2xx, errors = found.groups()
+    return {"rps": float(rps), "p50": float(p50), "p99": float(p99), "errors": int(non2xx) + int(errors)}
+
+
+def model_floor(stored: Any, rows: list[dict[str, float]]) -> dict[int, float]:
+    """Milliseconds per ``predict_proba`` on a DataFrame of 1 and of 128 rows, in process."""
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    pipeline = registry.load_pipeline(stored)
+    floor = {}
+    with threadpool_limits(limits=1, user_api="openmp"):
+        for size in (1, BATCH_ROWS):
+            frame = pd.DataFrame(rows[:size])
+            start = time.perf_counter()
+            for _ in range(200):
+                pipeline.predict_proba(frame)
+            floor[size] = (time.perf_counter() - start) / 200 * 1000
+    return floor
+
+
+def main() -> None:
+    """Run both servers under the same load and print the table."""
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: `sudo apt-get install wrk` (or your OS's package), then re-run")
+    settings = load_settings(ROOT / "config" / "project.yaml")
+    registry.use_project_store(settings)
+    stored = registry.get_model(settings, os.environ.get("MODEL_TAG") or None)
+    contract = registry.model_contract(stored)
+    reference = registry.load_reference(stored)[contract.feature_names]
+    rows = [{str(k): float(v) for k, v in row.items()} for row in reference.head(BATCH_ROWS).to_dict("records")]
+    workers = settings.serving.workers
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-serve-"))
+    (scratch / "post.lua").write_text(WRK_SCRIPT)
+    (scratch / "one.json").write_text(json.dumps(rows[0]))
+    (scratch / "batch.json").write_text(json.dumps(rows))
+    env = {key: value for key, value in os.environ.items() if key not in ("API_KEY", "API_KEY_FILE")}
+    env |= {"MODEL_TAG": str(stored.tag), "PREDICTION_LOG_DIR": str(scratch / "log"), "OMP_NUM_THREADS": "1"}
+    cli = str(Path(sys.executable).with_name("{{ cookiecutter.package }}"))
+    uvicorn = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_baseline:app", "--workers", str(workers)]
+    servers: dict[str, Callable[[int], tuple[list[str], dict[str, str], str]]] = {
+        "bentoml": lambda port: ([cli, "serve"], env | {"BENTOML_PORT": str(port)}, "/readyz"),
+        "fastapi": lambda port: ([*uvicorn, "--port", str(port), "--log-level", "warning"], env, "/docs"),
+    }
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for name, spec in servers.items():
+        port = free_port()
+        command, server_env, probe = spec(port)
+        base = f"http://127.0.0.1:{port}"
+        process = start(command, server_env, base + probe, scratch / f"{name}.log")
+        try:
+            results[name] = {
+                f"single c={c}": wrk(f"{base}/predict", c, scratch / "one.json", scratch / "post.lua")
+                for c in CONNECTIONS
+            }
+            batch = wrk(f"{base}/predict_batch", BATCH_CONNECTIONS, scratch / "batch.json", scratch / "post.lua")
+            results[name][f"batch {BATCH_ROWS} c={BATCH_CONNECTIONS}"] = batch | {"rows/s": batch["rps"] * BATCH_ROWS}
+        finally:
+            stop(process)
+
+    print(f"\n{workers} workers each, {SECONDS} s per run, {os.cpu_count()} cores (wrk shares them)\n")
+    print(f"{'run':<18}{'server':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rows/s':>10}")
+    for run in results["bentoml"]:
+        for name in ("bentoml", "fastapi"):
+            r = results[name][run]
+            rows_s = f"{r['rows/s']:>10.0f}" if "rows/s" in r else ""
+            print(f"{run:<18}{name:<9}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.1f}{r['errors']:>8.0f}{rows_s}")
+    ratio = results["bentoml"]["single c=32"]["rps"] / results["fastapi"]["single c=32"]["rps"]
+    print(f"\nbentoml / fastapi at 32 connections: {ratio:.1f}x")
+    floor = model_floor(stored, rows)
+    print(f"model alone, in process (1 OpenMP thread): {floor[1]:.2f} ms for 1 row, {floor[BATCH_ROWS]:.2f} ms for 128")
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
