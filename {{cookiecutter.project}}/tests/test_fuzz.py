@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
 KEY = {"X-API-Key": "test-key"}
-DEFAULT_EXAMPLES = {"/predict": 600, "/predict_batch": 300, "/model_info": 100}
+DEFAULT_EXAMPLES = {"/predict": 700, "/predict_batch": 200, "/model_info": 100}
 BODY_KEYS = ("method", "url", "headers", "params", "json", "data", "content", "files")  # no cookies in this API
 
 

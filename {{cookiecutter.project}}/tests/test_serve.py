@@ -17,9 +17,12 @@ from typing import Any
 
 import pytest
 
+from {{ cookiecutter.package }}.settings import load_settings
+
 from .support import ROOT
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.package }}"))
+SERVICE_NAME = load_settings(ROOT / "config" / "project.yaml").model_name.replace("_", "-")
 
 
 def free_port() -> int:
@@ -41,7 +44,13 @@ def call(url: str, body: Any = None) -> tuple[int, Any]:
 
 def serve_env(tag: str, port: int, log_dir: Path) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in ("API_KEY", "PROMETHEUS_MULTIPROC_DIR")}
-    return env | {"MODEL_TAG": tag, "BENTOML_PORT": str(port), "PREDICTION_LOG_DIR": str(log_dir)}
+    overrides = json.dumps(dict(services={SERVICE_NAME: dict(workers=1)}))  # BentoML's run-time override
+    return env | {
+        "MODEL_TAG": tag,
+        "BENTOML_PORT": str(port),
+        "PREDICTION_LOG_DIR": str(log_dir),
+        "BENTOML_CONFIG_OVERRIDES": overrides,
+    }
 
 
 @pytest.fixture(scope="module")

@@ -52,7 +52,7 @@ Records = Annotated[list[Record], Field(min_length=1, max_length=SERVING.max_bat
 
 
 @bentoml.service(
-    name=SETTINGS.model_name.replace("_", "-"),
+    name=SETTINGS.model_name.replace("_", "-"),  # BENTOML_CONFIG_OVERRIDES addresses it by this name
     workers=SERVING.workers,
     traffic={"timeout": SERVING.timeout_s, "max_concurrency": SERVING.max_concurrency},
     http={"port": SERVING.port},
