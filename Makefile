@@ -10,7 +10,7 @@ PYTHON ?= python3
 UV := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 # Precompiled bytecode: imports (bentoml, pandas, sklearn) start 2-3x faster.
 export UV_COMPILE_BYTECODE := 1
-DEMO_DIR := .demo
+DEMO_DIR := demo
 PYTEST_ARGS ?=
 
 .PHONY: help uv install demo test lint bench clean
@@ -25,7 +25,7 @@ uv: ## Install uv with pip if it is missing
 install: uv ## The template's own tools in .venv (cookiecutter, pytest, ruff), from uv.lock
 	$(UV) sync --locked
 
-demo: install ## Generate a project into .demo/ and run it: install, data, train (gate), models, predict
+demo: install ## Generate a project into demo/ and run it: train (gate), predict, build, serve and query
 	UV="$(UV)" scripts/demo.sh "$(DEMO_DIR)"
 
 test: install ## Run the template's tests
@@ -39,4 +39,4 @@ bench: install ## Print timings: generate-to-green and the whole demo (warm pack
 	UV="$(UV)" $(UV) run --locked python scripts/benchmark.py
 
 clean: ## Remove generated demo and benchmark projects
-	rm -rf .demo .bench .pytest_cache .ruff_cache
+	rm -rf demo .bench .pytest_cache .ruff_cache

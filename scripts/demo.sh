@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Generate a project with the default answers and run its main job, printing where each artefact is.
+# Generate a project with the default answers and run its main job, printing where each artefact is:
+# install, data, train (quality gate), models, batch predict, build the bento, serve it and query it.
 # Usage: scripts/demo.sh [output-folder]   (called by `make demo`; UV names the uv command)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=${1:-.demo}
+out=${1:-demo}
 uv=${UV:-uv}
 unset VIRTUAL_ENV  # the generated project uses its own .venv
 
@@ -11,20 +12,64 @@ rm -rf "$out"
 $uv run --locked cookiecutter --no-input --output-dir "$out" .
 project=$(cd "$out"/* && pwd)
 package=$(basename "$project"/src/*)
+python="$project/.venv/bin/python"
 
 step() { printf '\n==> %s\n' "$*"; }
-step "make install data train models predict  (in $project)"
-make -C "$project" --no-print-directory UV="$uv" install data train models predict
+step "make install data train models predict build  (in $project)"
+make -C "$project" --no-print-directory UV="$uv" install data train models predict build
 
-store="$project/.bentoml/models/$package"
+step "Serving the model (make serve), then a few requests"
+port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+(cd "$project" && mkdir -p logs && BENTOML_PORT=$port exec "$project/.venv/bin/$package" serve >logs/serve.log 2>&1) &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+"$python" - "$port" "$project/data/breast_cancer.csv" <<'PY'
+import csv, json, sys, time, urllib.error, urllib.request
+
+port, data = sys.argv[1], sys.argv[2]
+base = f"http://127.0.0.1:{port}"
+for _ in range(120):
+    try:
+        urllib.request.urlopen(f"{base}/readyz", timeout=2)
+        break
+    except OSError:
+        time.sleep(0.5)
+else:
+    sys.exit("the service did not become ready in 60 s")
+rows = list(csv.DictReader(open(data)))[:3]
+records = [{k: float(v) for k, v in row.items() if k != "malignant"} for row in rows]
+
+def post(path, body):
+    request = urllib.request.Request(base + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+for record, row in zip(records, rows):
+    status, answer = post("/predict", record)
+    print(f"  POST /predict (true class {row['malignant']}) -> {status} {json.dumps(answer)}")
+status, answers = post("/predict_batch", records)
+print(f"  POST /predict_batch ({len(records)} records) -> {status}, predictions {[a['prediction'] for a in answers]}")
+status, error = post("/predict", dict(records[0], mean_radius=-4.0))
+print(f"  POST /predict (mean_radius=-4) -> {status} {json.dumps(error['detail'][0])}")
+PY
+kill "$server"
+wait "$server" 2>/dev/null || true
+trap - EXIT
+echo "  stopped the service (PID $server)"
+
+store="$project/.bentoml"
 step "Artefacts"
 cat <<TXT
   project        $project
   training data  $project/data/breast_cancer.csv
   metrics        $project/reports/metrics.json
-  model store    $store
-  latest model   $package:$(cat "$store/latest")
+  model store    $store/models/$package
+  latest model   $package:$(cat "$store/models/$package/latest")
   predictions    $project/predictions/breast_cancer.csv
+  bento          $store/bentos/$(basename "$project")/$(cat "$store/bentos/$(basename "$project")/latest")
+  prediction log $project/logs/predictions/
+  server log     $project/logs/serve.log
 TXT
-step "First predictions (prediction, probabilities, model version)"
-head -n 4 "$project/predictions/breast_cancer.csv" | awk -F, '{print "  " $(NF-3) ", " $(NF-2) ", " $(NF-1) ", " $NF}'

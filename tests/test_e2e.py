@@ -49,7 +49,7 @@ def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_the_default_project_lints_tests_trains_and_predicts(installed_default: Path) -> None:
     project = installed_default
-    make(project, "data", "lint", "test", "train", "models", "predict")
+    make(project, "data", "lint", "test", "train", "models", "predict", "build", "export")
 
     version, info = stored_model(project, "breast_cancer_classifier")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True)
@@ -66,6 +66,19 @@ def test_the_default_project_lints_tests_trains_and_predicts(installed_default: 
         predictions = list(csv.DictReader(handle))
     assert len(predictions) == 569
     assert {row["model_version"] for row in predictions} == {f"breast_cancer_classifier:{version}"}
+
+    bentos = project / ".bentoml" / "bentos" / "breast-cancer-classifier"
+    bento = bentos / (bentos / "latest").read_text().strip()
+    assert yaml.safe_load((bento / "bento.yaml").read_text())["services"][0]["models"][0]["tag"].endswith(version)
+    assert (project / "dist" / f"breast-cancer-classifier-{bento.name}.bento").is_file()
+    dockerfile = bento / "env" / "docker" / "Dockerfile"
+    users = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("USER ")]
+    assert users, "the Dockerfile names no USER"
+    assert users[-1] not in ("root", "0")  # the image runs as a non-root user
+    lint = subprocess.run(
+        ["hadolint", "--failure-threshold", "error", str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 @pytest.mark.slow

@@ -192,6 +192,9 @@ def build(ctx: click.Context, bento_version: str | None) -> None:
     """Build the bento from [tool.bentoml.build] in pyproject.toml (offline)."""
     settings = _settings(ctx)
     registry.get_model(settings, os.environ.get("MODEL_TAG") or None)  # a clear error before BentoML's
+    hidden = [part for part in settings.root.parts if part.startswith(".") and part not in (".", "..")]
+    if hidden:
+        raise ProjectError(f"BentoML refuses to build under a hidden folder ({hidden[0]}): move {settings.root}")
     command = [sys.executable, "-m", "bentoml", "build", str(settings.root), "--output", "tag"]
     if bento_version:
         command += ["--version", bento_version]
