@@ -13,7 +13,9 @@ import sys
 from datetime import UTC
 from pathlib import Path
 
+import bentoml
 import click
+from bentoml.exceptions import NotFound
 
 from . import __version__, registry
 from .contract import Contract, load_contract
@@ -212,9 +214,6 @@ def build(ctx: click.Context, bento_version: str | None) -> None:
 def export_command(ctx: click.Context, bento_tag: str, output_dir: Path) -> None:
     """Write a bento with its model to one archive (``<name>-<version>.bento``), e.g. for CI artefacts."""
     settings = _settings(ctx)
-    import bentoml
-    from bentoml.exceptions import NotFound
-
     try:
         bento = bentoml.bentos.get(bento_tag)
     except NotFound:
