@@ -24,7 +24,6 @@ class MicroBatcher(Generic[Item, Result]):
     def __init__(self, handle: Callable[[list[Item]], Sequence[Result]]) -> None:
         self._handle = handle
         self._pending: list[tuple[Sequence[Item], asyncio.Future[Sequence[Result]]]] = []
-        self.calls = 0  # model calls made, for tests and curiosity
 
     async def submit(self, items: Sequence[Item]) -> Sequence[Result]:
         """The results for ``items``, in order, computed together with this turn's other items."""
@@ -37,7 +36,6 @@ class MicroBatcher(Generic[Item, Result]):
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
-        self.calls += 1
         try:
             results = self._handle([item for items, _ in pending for item in items])
         except Exception as exc:  # every waiting request gets the error, none hangs

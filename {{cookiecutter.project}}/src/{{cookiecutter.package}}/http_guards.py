@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def load_api_key(environ: MutableMapping[str, str] = os.environ) -> str | None:
     return None
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = []) -> None:  # noqa: B006
+async def send_json(send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     """A small JSON response straight from middleware."""
     payload = json.dumps(body).encode()
     await send(
@@ -54,12 +54,13 @@ async def send_json(send: Send, status: int, body: dict[str, Any], headers: list
     await send({"type": "http.response.body", "body": payload})
 
 
-def _presented_key(scope: Scope) -> str | None:
+def _presented_key(scope: Scope) -> bytes | None:
+    """The key as sent, in raw header bytes (compared as bytes, never decoded)."""
     headers: dict[bytes, bytes] = {name.lower(): value for name, value in scope.get("headers", [])}
     if key := headers.get(b"x-api-key"):
-        return key.decode("latin-1")
-    scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+        return key
+    scheme, _, token = headers.get(b"authorization", b"").partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
 
 
 class ApiKeyMiddleware:
@@ -75,7 +76,7 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         presented = _presented_key(scope)
-        if presented is not None and hmac.compare_digest(presented.encode(), self._key):
+        if presented is not None and hmac.compare_digest(presented, self._key):
             await self.app(scope, receive, send)
             return
         await send_json(
