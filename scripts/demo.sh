@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Generate a project with the default answers and run its main job, printing where each artefact is:
-# install, data, train (quality gate), models, batch predict, build the bento, serve it and query it.
+# install, data, train (quality gate), models, batch predict, build the bento, serve it and query it,
+# then check the served traffic for drift (and a shifted copy of it, which must be flagged).
 # Usage: scripts/demo.sh [output-folder]   (called by `make demo`; UV names the uv command)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,8 @@ for _ in range(120):
         time.sleep(0.5)
 else:
     sys.exit("the service did not become ready in 60 s")
-rows = list(csv.DictReader(open(data)))[:3]
+every = list(csv.DictReader(open(data)))
+rows = every[:3]
 records = [{k: float(v) for k, v in row.items() if k != "malignant"} for row in rows]
 
 def post(path, body):
@@ -54,11 +56,35 @@ status, answers = post("/predict_batch", records)
 print(f"  POST /predict_batch ({len(records)} records) -> {status}, predictions {[a['prediction'] for a in answers]}")
 status, error = post("/predict", dict(records[0], mean_radius=-4.0))
 print(f"  POST /predict (mean_radius=-4) -> {status} {json.dumps(error['detail'][0])}")
+traffic = [{k: float(v) for k, v in row.items() if k != "malignant"} for row in every[100:400]]
+status, answers = post("/predict_batch", traffic)
+print(f"  POST /predict_batch ({len(traffic)} more records, the traffic the drift check reads) -> {status}")
 PY
 kill "$server"
 wait "$server" 2>/dev/null || true
 trap - EXIT
 echo "  stopped the service (PID $server)"
+
+step "make drift: the served traffic (logs/predictions) against the model's reference"
+make -C "$project" --no-print-directory UV="$uv" drift
+
+step "make drift CURRENT=logs/shifted: the same traffic with 12 features scaled by 1.5 (must be flagged)"
+"$python" - "$project/logs" <<'PY'
+import json, pathlib, sys
+
+logs = pathlib.Path(sys.argv[1])
+rows = [json.loads(line) for path in sorted((logs / "predictions").glob("*.jsonl")) for line in path.open()]
+features = [name for name in rows[0] if name not in ("timestamp", "prediction", "model_version")][:12]
+(logs / "shifted").mkdir(exist_ok=True)
+with (logs / "shifted" / "predictions-shifted.jsonl").open("w") as out:
+    for row in rows:
+        out.write(json.dumps(row | {name: row[name] * 1.5 for name in features}) + "\n")
+PY
+status=0
+make -C "$project" --no-print-directory UV="$uv" drift CURRENT=logs/shifted || status=$?
+[ "$status" -eq 1 ] || { echo "expected make drift to exit 1 (drift) on the shifted copy, got $status" >&2; exit 1; }
+shifted_report=$(readlink -f "$project/reports/drift/latest")
+served_report=$(ls -d "$project"/reports/drift/2*/ | head -n 1)
 
 store="$project/.bentoml"
 step "Artefacts"
@@ -71,5 +97,7 @@ cat <<TXT
   predictions    $project/predictions/breast_cancer.csv
   bento          $store/bentos/$(basename "$project")/$(cat "$store/bentos/$(basename "$project")/latest")
   prediction log $project/logs/predictions/
+  drift (served) ${served_report%/}/report.html  (summary.json beside it)
+  drift (shifted) $shifted_report/report.html
   server log     $project/logs/serve.log
 TXT

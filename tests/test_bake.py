@@ -17,14 +17,15 @@ from .conftest import TEMPLATE
 
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 MODULES = [
-    "__init__", "api_types", "batching", "cli", "contract", "data", "errors", "evaluation", "http_guards",
-    "observability", "predict", "prediction_log", "registry", "service", "settings", "train", "upstream_patches",
+    "__init__", "api_types", "batching", "cli", "contract", "data", "drift", "drift_data", "drift_report",
+    "errors", "evaluation", "http_guards", "observability", "predict", "prediction_log", "registry", "service",
+    "settings", "train", "upstream_patches",
 ]  # fmt: skip
 # Tests mirror the modules; the service has three tiers (test_service, test_serve, test_fuzz), which
-# also cover errors and observability.
+# also cover errors and observability; test_drift covers the report it builds with drift_report.
 TESTS = [
     "__init__", "conftest", "support", "test_serve", "test_fuzz",
-    *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors", "observability"}),
+    *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors", "observability", "drift_report"}),
 ]  # fmt: skip
 UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}|cookiecutter\.")
 
@@ -36,7 +37,7 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
         f"src/{package}/py.typed",
         *(f"src/{package}/{module}.py" for module in MODULES),
         *(f"tests/{module}.py" for module in TESTS),
-        "benchmarks/__init__.py", "benchmarks/serve.py", "benchmarks/fastapi_baseline.py",
+        "benchmarks/__init__.py", "benchmarks/serve.py", "benchmarks/fastapi_baseline.py", "benchmarks/drift.py",
     }  # fmt: skip
     if config["license"] != "Proprietary":
         files.add("LICENSE")

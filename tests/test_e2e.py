@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -50,6 +51,7 @@ def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_default_project_lints_tests_trains_and_predicts(installed_default: Path) -> None:
     project = installed_default
     make(project, "data", "lint", "test", "train", "models", "predict", "build", "export")
+    make(project, "drift", "CURRENT=predictions/breast_cancer.csv")  # batch output: versions and labels
 
     version, info = stored_model(project, "breast_cancer_classifier")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True)
@@ -66,6 +68,13 @@ def test_the_default_project_lints_tests_trains_and_predicts(installed_default: 
         predictions = list(csv.DictReader(handle))
     assert len(predictions) == 569
     assert {row["model_version"] for row in predictions} == {f"breast_cancer_classifier:{version}"}
+
+    drift = json.loads((project / "reports" / "drift" / "latest" / "summary.json").read_text())
+    assert drift["model_version"] == f"breast_cancer_classifier:{version}"
+    assert (drift["drift_detected"], drift["current"]["rows"], drift["quality"]["failures"]) == (False, 569, [])
+    requirements = (project / "dist" / "requirements.txt").read_text()
+    assert "bentoml==" in requirements
+    assert "evidently" not in requirements  # monitoring stays out of the service image
 
     bentos = project / ".bentoml" / "bentos" / "breast-cancer-classifier"
     bento = bentos / (bentos / "latest").read_text().strip()

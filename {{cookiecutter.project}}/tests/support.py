@@ -20,6 +20,7 @@ def settings_in(folder: Path, **changes: object) -> Settings:
         "contract": ROOT / "config" / "contract.yaml",
         "data": base.data.model_copy(update={"path": folder / "data.csv"}),
         "reports_dir": folder / "reports",
+        "drift": base.drift.model_copy(update={"reports_dir": folder / "reports" / "drift"}),
     }
     return base.model_copy(update=update | changes)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner, Result
 
@@ -22,11 +23,13 @@ def run(project: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["--config", str(project / "config" / "project.yaml"), *args])
 
 
-@pytest.mark.parametrize("command", [[], ["data"], ["validate"], ["train"], ["evaluate"], ["predict"], ["models"]])
+@pytest.mark.parametrize(
+    "command", [[], ["data"], ["validate"], ["train"], ["evaluate"], ["predict"], ["models"], ["drift"]]
+)
 def test_every_command_has_help_with_the_exit_codes(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
-    assert "Exit codes: 0 ok, 1 quality gate failed, 2 bad input." in result.output
+    assert "Exit codes: 0 ok, 1 a check failed (quality gate, drift), 2 bad input." in result.output
 
 
 def test_the_whole_flow_exits_zero(project: Path) -> None:
@@ -72,3 +75,22 @@ def test_a_bad_setting_exits_two_naming_the_key(project: Path) -> None:
     result = run(project, "train")
     assert result.exit_code == 2
     assert "training.test_size: Input should be less than 1 (got 2)" in result.output
+
+
+def test_drift_exits_zero_one_or_two(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PREDICTION_LOG_DIR")  # the default: serving.prediction_log_dir in the project
+    assert run(project, "data").exit_code == 0
+    assert run(project, "train").exit_code == 0
+    result = run(project, "drift")
+    assert result.exit_code == 2
+    assert "logs/predictions: not found. Serve the model" in result.output
+    same = run(project, "drift", "--current", str(project / "data" / "breast_cancer.csv"))
+    assert same.exit_code == 0, same.output
+    assert "no drift beyond the thresholds" in same.output
+    frame = pd.read_csv(project / "data" / "breast_cancer.csv")
+    frame[frame.columns[:12]] *= 1.5
+    frame.to_csv(project / "shifted.csv", index=False)
+    shifted = run(project, "drift", "--current", str(project / "shifted.csv"))
+    assert shifted.exit_code == 1
+    assert "error: 12 of 30 features drifted" in shifted.output
+    assert (project / "reports" / "drift" / "latest" / "report.html").is_file()

@@ -20,13 +20,14 @@ from bentoml.exceptions import NotFound
 from . import __version__, registry
 from .contract import Contract, load_contract
 from .data import read_table, resolve_source, write_table
-from .errors import ProjectError
+from .drift import check_drift
+from .errors import GateFailedError, ProjectError
 from .http_guards import load_api_key
 from .predict import predict_file
 from .settings import CONFIG_ENV, DEFAULT_CONFIG, Settings, load_settings
 from .train import evaluate, gate_evaluation, train
 
-EXIT_CODES = "Exit codes: 0 ok, 1 quality gate failed, 2 bad input."
+EXIT_CODES = "Exit codes: 0 ok, 1 a check failed (quality gate, drift), 2 bad input."
 BENTO_NAME = "{{ cookiecutter.project }}"  # `make build` names the bento after the distribution
 
 
@@ -173,6 +174,36 @@ def models(ctx: click.Context) -> None:
             version.labels.get("git_revision", "?")[:12],
         ]
         click.echo("  ".join(row))
+
+
+@main.command("drift", epilog=EXIT_CODES)
+@click.option(
+    "--current",
+    "current_path",
+    type=click.Path(path_type=Path),
+    help="Prediction log folder, or a CSV/Parquet/JSON-lines file or folder (default: the service's log).",
+)
+@click.option("--model", "tag", help="Model version whose reference to compare with (default: the one that served).")
+@click.pass_context
+def drift_command(ctx: click.Context, current_path: Path | None, tag: str | None) -> None:
+    """Compare current data with a model's reference: data, prediction and quality drift (Evidently)."""
+    settings = _settings(ctx)
+    result = check_drift(settings, current_path, tag)
+    summary, current = result.summary, result.summary["current"]
+    sampled = f" (sampled {current['sampled_rows']})" if current["sampled_rows"] < current["rows"] else ""
+    click.echo(f"{summary['model_version']}: {current['rows']} current rows{sampled} from {current['source']}")
+    for name, verdict in summary["features"].items():
+        if verdict["drifted"]:
+            method, value, threshold = verdict["method"], verdict["score"], verdict["threshold"]
+            click.echo(f"  drifted: {name} ({method} {value:.4g}, threshold {threshold})")
+    prediction = summary["prediction"]
+    changed = "drifted" if prediction["drifted"] else "stable"
+    click.echo(f"  prediction: {changed} ({prediction['method']} {prediction['score']:.4g})")
+    click.echo(f"  drifted share {summary['drifted_share']:.2f} (max {summary['max_drift_share']})")
+    click.echo(f"report: {result.folder / summary['report']}")
+    if result.failures:
+        raise GateFailedError("\n".join(result.failures))
+    click.echo("no drift beyond the thresholds")
 
 
 @main.command(epilog=EXIT_CODES)

@@ -151,14 +151,34 @@ class Contract(_Strict):
             if target.name not in frame.columns:
                 problems.append(Problem(target.name, "target column is missing", len(frame)))
             else:
-                labels = frame[target.name]
-                problems += _count(labels.isna(), target.name, "target must not be null")
-                outside = labels.notna() & ~labels.isin(target.classes)
-                problems += _count(outside, target.name, f"target must be one of {target.classes}")
-                columns[target.name] = labels
+                problems += self.check_target(frame[target.name])
+                columns[target.name] = frame[target.name]
         if problems:
             raise ContractViolationError(source, problems)
         return pd.DataFrame(columns, index=frame.index)
+
+    def check_target(self, labels: pd.Series) -> list[Problem]:
+        """Null labels and labels outside the declared classes."""
+        name, classes = self.target.name, self.target.classes
+        outside = labels.notna() & ~labels.isin(classes)
+        return _count(labels.isna(), name, "target must not be null") + _count(
+            outside, name, f"target must be one of {classes}"
+        )
+
+    def coerce_features(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The features in contract order and types, without checking any rule.
+
+        A value that is not a number becomes NaN in a numeric column, so a drift check can
+        count it as missing instead of refusing the table.
+        """
+        return pd.DataFrame({f.name: _coerce(f, frame[f.name]) for f in self.features}, index=frame.index)
+
+
+def _coerce(feature: NumericFeature | CategoricalFeature, raw: pd.Series) -> pd.Series:
+    """One column as its contract type: float64 numbers, or strings with None for missing."""
+    if isinstance(feature, NumericFeature):
+        return pd.to_numeric(raw, errors="coerce").astype("float64")
+    return raw.astype("object").where(raw.isna(), raw.astype(str))
 
 
 def _count(mask: pd.Series, column: str, rule: str) -> list[Problem]:
@@ -170,18 +190,17 @@ def _check_feature(feature: NumericFeature | CategoricalFeature, raw: pd.Series)
     """Coerce one column to its contract type and count the rows breaking each rule."""
     missing = raw.isna()
     problems = [] if feature.nullable else _count(missing, feature.name, "must not be null")
+    values = _coerce(feature, raw)
     if isinstance(feature, NumericFeature):
-        values = pd.to_numeric(raw, errors="coerce").astype("float64")
         problems += _count(values.isna() & ~missing, feature.name, "must be a number")
         if feature.min is not None:
             problems += _count(values < feature.min, feature.name, f"must be >= {feature.min:g}")
         if feature.max is not None:
             problems += _count(values > feature.max, feature.name, f"must be <= {feature.max:g}")
         return values, problems
-    text = raw.astype("object").where(missing, raw.astype(str))
-    unknown = ~missing & ~text.isin(feature.categories)
+    unknown = ~missing & ~values.isin(feature.categories)
     problems += _count(unknown, feature.name, f"must be one of {feature.categories}")
-    return text, problems
+    return values, problems
 
 
 def load_contract(path: Path) -> Contract:

@@ -75,7 +75,7 @@ def register(
     reference: pd.DataFrame,
 ) -> str:
     """Save a gated model with its lineage; returns its tag ``name:version``."""
-    params = settings.training.model_dump(mode="json")
+    params = settings.training.model_dump(mode="json", exclude_none=True)  # BentoML metadata refuses None
     saved = bentoml.sklearn.save_model(
         settings.model_name,
         model,
@@ -90,7 +90,7 @@ def register(
             "params": params,
             "rows": rows,
             "data_file": str(settings.data.path),
-            "contract": contract.model_dump(mode="json"),
+            "contract": contract.model_dump(mode="json", exclude_none=True),
         },
         custom_objects={REFERENCE_SAMPLE: reference},
     )

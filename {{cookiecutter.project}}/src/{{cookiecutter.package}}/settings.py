@@ -34,6 +34,8 @@ class Objectives(_Strict):
     min_f1: float | None = Field(default=None, ge=0, le=1)
     min_precision: float | None = Field(default=None, ge=0, le=1)
     min_recall: float | None = Field(default=None, ge=0, le=1)
+    max_drift_share: float = Field(default=0.3, ge=0, le=1)
+    drift_thresholds: dict[str, float] = Field(default_factory=dict)
 
     def floors(self) -> dict[str, float]:
         """Metric name -> floor, for the objectives that are set."""
@@ -76,6 +78,16 @@ class ServingSettings(_Strict):
     prediction_log_dir: Path = Path("logs/predictions")
 
 
+class DriftSettings(_Strict):
+    """Where drift reports go and how much data a drift check reads at most."""
+
+    reports_dir: Path = Path("reports/drift")
+    # Below ~1000 rows Evidently switches drift methods (K-S instead of Wasserstein), so a
+    # smaller cap could change the verdicts that the full data would give.
+    max_rows: int = Field(default=10_000, ge=1000)
+    random_state: int = 42
+
+
 class Settings(_Strict):
     """The project's settings; relative paths resolve against ``root``."""
 
@@ -87,6 +99,7 @@ class Settings(_Strict):
     training: TrainingSettings = TrainingSettings()
     reports_dir: Path = Path("reports")
     serving: ServingSettings = ServingSettings()
+    drift: DriftSettings = DriftSettings()
 
     def resolve(self, path: Path) -> Path:
         """Absolute form of a path from the config (relative to the project root)."""

@@ -1,0 +1,166 @@
+"""The drift check: what the service saw, compared with the reference stored with its model version.
+
+One run writes a folder under ``drift.reports_dir`` holding the Evidently report (self-contained
+HTML) and ``summary.json``, then points ``latest`` at it. Nothing is written when an input is
+bad, and a run that fails half-way leaves no folder behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from . import registry
+from .contract import Contract
+from .data import atomic_write
+from .drift_data import combine, read_files, sample, served_by
+from .errors import ConfigError, DataError
+from .evaluation import check_objectives, score
+from .predict import PREDICTION, probability_columns
+from .settings import Settings
+
+REPORT = "report.html"
+SUMMARY = "summary.json"
+LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class DriftResult:
+    """Where the run was written and what it found."""
+
+    folder: Path
+    summary: dict[str, Any]
+
+    @property
+    def failures(self) -> list[str]:
+        """One line per failed check: drift beyond the threshold, or quality below a floor."""
+        found = []
+        summary = self.summary
+        if summary["drift_detected"]:
+            found.append(
+                f"{len(summary['drifted_features'])} of {len(summary['features'])} features drifted "
+                f"(share {summary['drifted_share']:.2f} > objectives.max_drift_share {summary['max_drift_share']}): "
+                + ", ".join(summary["drifted_features"])
+            )
+        if summary["quality"]:
+            found += summary["quality"]["failures"]
+        return found
+
+
+def prediction_log_dir(settings: Settings) -> Path:
+    """The folder the service writes its prediction log to (PREDICTION_LOG_DIR overrides the setting)."""
+    return Path(os.environ.get("PREDICTION_LOG_DIR") or settings.resolve(settings.serving.prediction_log_dir))
+
+
+def scored(table: pd.DataFrame, contract: Contract, pipeline: Pipeline, labelled: bool) -> pd.DataFrame:
+    """Features in contract types, the model's prediction and probabilities, and the target with labels."""
+    features = contract.coerce_features(table)
+    probabilities = pipeline.predict_proba(features)
+    result = features.assign(**{PREDICTION: pipeline.classes_[probabilities.argmax(axis=1)]})
+    result[probability_columns(list(pipeline.classes_))] = probabilities
+    if labelled:
+        result[contract.target.name] = table[contract.target.name].to_numpy()
+    return result
+
+
+def _quality(current: pd.DataFrame, contract: Contract, pipeline: Pipeline, settings: Settings) -> dict[str, Any]:
+    """Hold-out style metrics on labelled current data, against today's objectives."""
+    metrics = score(pipeline, current[contract.feature_names], current[contract.target.name], contract.target)
+    return {
+        "metrics": metrics,
+        "floors": settings.objectives.floors(),
+        "failures": check_objectives(metrics, settings.objectives).failures,
+    }
+
+
+def _check_thresholds(settings: Settings, contract: Contract) -> None:
+    unknown = sorted(set(settings.objectives.drift_thresholds) - set(contract.feature_names))
+    if unknown:
+        raise ConfigError(f"objectives.drift_thresholds: {unknown} are not features of the model's data contract")
+
+
+def check_drift(settings: Settings, current_path: Path | None = None, tag: str | None = None) -> DriftResult:
+    """Compare current data with a model version's reference; write the report and summary."""
+    from .drift_report import DriftChecks, run_report, summarise  # imports Evidently: only here
+
+    path = current_path or prediction_log_dir(settings)
+    frames = read_files(path)
+    served = None if tag else served_by(frames)
+    model = registry.get_model(settings, tag or served)
+    contract = registry.model_contract(model)
+    _check_thresholds(settings, contract)
+    current = combine(frames, contract, path, served)
+    reference = registry.load_reference(model)
+    cap, seed = settings.drift.max_rows, settings.drift.random_state
+    pipeline = registry.load_pipeline(model)
+    current_rows = sample(current.frame, cap, seed)
+    current_table = scored(current_rows, contract, pipeline, current.labelled)
+    reference_table = scored(sample(reference, cap, seed), contract, pipeline, labelled=True)
+    classes = list(pipeline.classes_)
+    floors = settings.objectives.floors() if current.labelled else {}
+    positive = contract.target.positive_class if contract.target.positive_class is not None else classes[-1]
+    checks = DriftChecks(
+        contract,
+        settings.objectives.max_drift_share,
+        dict(settings.objectives.drift_thresholds),
+        floors,
+        positive if len(classes) == 2 else None,
+    )
+    snapshot = run_report(checks, reference_table, current_table, current.labelled, probability_columns(classes))
+    summary = {
+        "model_version": str(model.tag),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **summarise(checks, snapshot),
+        "quality": _quality(current_table, contract, pipeline, settings) if current.labelled else None,
+        "current": {
+            "source": str(path),
+            "files": current.files,
+            "rows": len(current.frame),
+            "sampled_rows": len(current_table),
+            "excluded_rows": current.excluded,
+            "window": current.window,
+        },
+        "reference": {"rows": len(reference), "sampled_rows": len(reference_table)},
+        "report": REPORT,
+    }
+    folder = write_run(settings.resolve(settings.drift.reports_dir), snapshot, summary)
+    return DriftResult(folder, summary)
+
+
+def write_run(reports: Path, snapshot: Any, summary: dict[str, Any]) -> Path:
+    """Write the run into a hidden temporary folder, rename it into place, then repoint ``latest``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"{stamp}-{summary['model_version'].rsplit(':', 1)[-1]}"
+    try:
+        reports.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".run-", dir=reports))
+        staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
+    except OSError as exc:
+        raise DataError(f"{reports}: cannot write drift reports here: {exc}") from None
+    try:
+        snapshot.save_html(str(staging / REPORT))
+        (staging / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        folder, suffix = reports / name, 1
+        while folder.exists():
+            suffix += 1
+            folder = reports / f"{name}-{suffix}"
+        staging.rename(folder)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DataError(f"{reports}: cannot write the drift report: {exc}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    with atomic_write(reports / LATEST) as temporary:
+        temporary.unlink()
+        temporary.symlink_to(folder.name)
+    return folder

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package }}.contract import ContractViolationError
+from {{ cookiecutter.package }}.drift_data import combine, data_files, read_files, read_log, sample, served_by
+from {{ cookiecutter.package }}.errors import DataError
+
+from .support import MIXED, mixed_frame
+
+
+def write_log(path: Path, rows: list[dict[str, object]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def log_row(version: str = "m:1", when: str = "2026-01-01T00:00:00+00:00", **changes: object) -> dict[str, object]:
+    row: dict[str, object] = {"timestamp": when, "tenure_months": 12.0, "plan": "pro", "prediction": "no"}
+    return row | {"model_version": version} | changes
+
+
+def test_a_folder_yields_its_tables_and_skips_hidden_ones(tmp_path: Path) -> None:
+    for name in ("a.jsonl", "day=2/b.parquet", "c.csv", ".staging/d.csv", "notes.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert [p.relative_to(tmp_path).as_posix() for p in data_files(tmp_path)] == ["a.jsonl", "c.csv", "day=2/b.parquet"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing", "not found. Serve the model"),
+        ("empty", "no .jsonl, .csv or .parquet files"),
+        ("x.txt", "unsupported"),
+    ],
+)
+def test_paths_without_data_are_refused(tmp_path: Path, name: str, message: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "x.txt").write_text("x")
+    with pytest.raises(DataError, match=message):
+        data_files(tmp_path / name)
+
+
+def test_a_log_line_still_being_written_is_left_out(tmp_path: Path) -> None:
+    path = write_log(tmp_path / "p.jsonl", [log_row(), log_row()])
+    with path.open("a") as handle:
+        handle.write('{"timestamp": "2026-01-0')
+    assert len(read_log(path)) == 2
+
+
+def test_a_corrupt_log_and_a_log_without_rows_are_named(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_text("not json\n")
+    with pytest.raises(DataError, match=r"bad\.jsonl: not a prediction log"):
+        read_files(tmp_path / "bad.jsonl")
+    (tmp_path / "empty.jsonl").write_text("")
+    with pytest.raises(DataError, match="no rows: nothing to compare"):
+        read_files(tmp_path / "empty.jsonl")
+
+
+def test_missing_features_and_extra_log_columns_are_refused(tmp_path: Path) -> None:
+    missing = write_log(tmp_path / "a" / "p.jsonl", [{"tenure_months": 1.0}])
+    with pytest.raises(DataError, match=r"columns missing relative to the data contract: \['plan'\]"):
+        combine(read_files(missing), MIXED, missing, None)
+    extra = write_log(tmp_path / "b" / "p.jsonl", [log_row(customer_id=7)])
+    with pytest.raises(DataError, match=r"columns not in the data contract: \['customer_id'\]"):
+        combine(read_files(extra), MIXED, extra, None)
+
+
+def test_extra_columns_in_a_table_are_allowed_and_labels_are_checked(tmp_path: Path) -> None:
+    frame = mixed_frame(20).assign(customer_id=range(20))
+    path = tmp_path / "current.csv"
+    frame.to_csv(path, index=False)
+    current = combine(read_files(path), MIXED, path, None)
+    assert (current.labelled, len(current.frame), current.window) == (True, 20, None)
+    frame.loc[3, "churned"] = "maybe"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ContractViolationError, match=r"churned: target must be one of \['no', 'yes'\] \(1 rows\)"):
+        combine(read_files(path), MIXED, path, None)
+
+
+def test_the_latest_answer_names_the_version_and_other_versions_are_excluded(tmp_path: Path) -> None:
+    write_log(tmp_path / "b.jsonl", [log_row("m:old", "2026-01-01T10:00:00+00:00")])
+    write_log(tmp_path / "a.jsonl", [log_row("m:new", "2026-01-02T10:00:00+00:00"), log_row("m:old")])
+    frames = read_files(tmp_path)
+    assert served_by(frames) == "m:new"
+    current = combine(frames, MIXED, tmp_path, "m:new")
+    assert (len(current.frame), current.excluded, current.files) == (1, 2, 1)
+    assert current.window == {"start": "2026-01-02T10:00:00+00:00", "end": "2026-01-02T10:00:00+00:00"}
+
+
+def test_data_without_versions_names_none(tmp_path: Path) -> None:
+    mixed_frame(5).to_csv(tmp_path / "current.csv", index=False)
+    assert served_by(read_files(tmp_path)) is None
+
+
+def test_sampling_is_capped_seeded_and_keeps_each_time_window_share() -> None:
+    rows = 20_000
+    busy = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(rows * 9 // 10), unit="s")
+    quiet = pd.Timestamp("2026-01-02", tz="UTC") + pd.to_timedelta(np.arange(rows // 10) * 8, unit="s")
+    frame = pd.DataFrame({"timestamp": busy.append(quiet), "x": np.arange(rows)})
+    picked = sample(frame, 2000, random_state=1)
+    assert len(picked) == 2000
+    assert picked.equals(sample(frame, 2000, random_state=1))
+    quiet_rows = (picked["timestamp"] >= pd.Timestamp("2026-01-02", tz="UTC")).sum()
+    assert abs(quiet_rows - 200) <= 2  # its 10% share, give or take the rounding of each window
+    assert picked["x"].is_unique
+    assert sample(frame, rows, random_state=1) is frame
+    assert len(sample(frame.drop(columns="timestamp"), 500, random_state=1)) == 500
