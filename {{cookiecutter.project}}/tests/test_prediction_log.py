@@ -56,3 +56,15 @@ def test_a_full_queue_drops_rows_without_blocking(tmp_path: Path) -> None:
     log.append([{"x": i} for i in range(1000)])
     log.close()
     assert "queue_full" in failures
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_counted_not_raised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    failures: list[str] = []
+    monkeypatch.setattr(PredictionLog, "_path", lambda self, day, part: Path("/dev/full"))  # every write: ENOSPC
+    log = PredictionLog(tmp_path, on_failure=failures.append)
+    for i in range(100):
+        log.append([{"x": i}])  # returns at once: the failing writes happen on the writer thread
+    log.close()
+    assert failures
+    assert set(failures) == {"write_error"}

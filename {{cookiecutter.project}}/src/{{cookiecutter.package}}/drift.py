@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
@@ -27,6 +27,9 @@ from .errors import ConfigError, DataError
 from .evaluation import check_objectives, score
 from .predict import PREDICTION, probability_columns
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .drift_report import DriftChecks
 
 REPORT = "report.html"
 SUMMARY = "summary.json"
@@ -88,10 +91,25 @@ def _check_thresholds(settings: Settings, contract: Contract) -> None:
         raise ConfigError(f"objectives.drift_thresholds: {unknown} are not features of the model's data contract")
 
 
-def check_drift(settings: Settings, current_path: Path | None = None, tag: str | None = None) -> DriftResult:
-    """Compare current data with a model version's reference; write the report and summary."""
-    from .drift_report import DriftChecks, run_report, summarise  # imports Evidently: only here
+def _checks(settings: Settings, contract: Contract, classes: list[Any], labelled: bool) -> DriftChecks:
+    """Thresholds from the objectives; quality floors only when the current data carries labels."""
+    from .drift_report import DriftChecks
 
+    positive = contract.target.positive_class if contract.target.positive_class is not None else classes[-1]
+    return DriftChecks(
+        contract,
+        settings.objectives.max_drift_share,
+        dict(settings.objectives.drift_thresholds),
+        settings.objectives.floors() if labelled else {},
+        positive if len(classes) == 2 else None,
+    )
+
+
+def check_drift(settings: Settings, current_path: Path | None = None, tag: str | None = None) -> DriftResult:
+    """Compare current data with a model version's reference; write the report and summary.
+
+    Every input is checked before Evidently is imported, so bad input fails in a second.
+    """
     path = current_path or prediction_log_dir(settings)
     frames = read_files(path)
     served = None if tag else served_by(frames)
@@ -102,19 +120,13 @@ def check_drift(settings: Settings, current_path: Path | None = None, tag: str |
     reference = registry.load_reference(model)
     cap, seed = settings.drift.max_rows, settings.drift.random_state
     pipeline = registry.load_pipeline(model)
-    current_rows = sample(current.frame, cap, seed)
-    current_table = scored(current_rows, contract, pipeline, current.labelled)
+    current_table = scored(sample(current.frame, cap, seed), contract, pipeline, current.labelled)
     reference_table = scored(sample(reference, cap, seed), contract, pipeline, labelled=True)
     classes = list(pipeline.classes_)
-    floors = settings.objectives.floors() if current.labelled else {}
-    positive = contract.target.positive_class if contract.target.positive_class is not None else classes[-1]
-    checks = DriftChecks(
-        contract,
-        settings.objectives.max_drift_share,
-        dict(settings.objectives.drift_thresholds),
-        floors,
-        positive if len(classes) == 2 else None,
-    )
+
+    from .drift_report import run_report, summarise  # Evidently: ~300 MB and seconds, only past this point
+
+    checks = _checks(settings, contract, classes, current.labelled)
     snapshot = run_report(checks, reference_table, current_table, current.labelled, probability_columns(classes))
     summary = {
         "model_version": str(model.tag),
