@@ -8,7 +8,6 @@ bad, and a run that fails half-way leaves no folder behind.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -59,11 +58,6 @@ class DriftResult:
         return found
 
 
-def prediction_log_dir(settings: Settings) -> Path:
-    """The folder the service writes its prediction log to (PREDICTION_LOG_DIR overrides the setting)."""
-    return Path(os.environ.get("PREDICTION_LOG_DIR") or settings.resolve(settings.serving.prediction_log_dir))
-
-
 def scored(table: pd.DataFrame, contract: Contract, pipeline: Pipeline, labelled: bool) -> pd.DataFrame:
     """Features in contract types, the model's prediction and probabilities, and the target with labels."""
     features = contract.coerce_features(table)
@@ -110,7 +104,7 @@ def check_drift(settings: Settings, current_path: Path | None = None, tag: str |
 
     Every input is checked before Evidently is imported, so bad input fails in a second.
     """
-    path = current_path or prediction_log_dir(settings)
+    path = current_path or settings.prediction_log_dir
     frames = read_files(path)
     served = None if tag else served_by(frames)
     model = registry.get_model(settings, tag or served)

@@ -12,7 +12,6 @@ import gc
 import logging
 import os
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
@@ -77,8 +76,7 @@ class Classifier:
         self.class_keys = [str(label) for label in self.classes]
         self.encode = RowEncoder(CONTRACT)
         self.batcher: MicroBatcher[dict[str, Any], BaseModel] = MicroBatcher(self._predict)
-        log_dir = os.environ.get("PREDICTION_LOG_DIR") or SETTINGS.resolve(SERVING.prediction_log_dir)
-        self.prediction_log = PredictionLog(Path(log_dir), on_failure=count_prediction_log_failure)
+        self.prediction_log = PredictionLog(SETTINGS.prediction_log_dir, on_failure=count_prediction_log_failure)
         reference = registry.load_reference(self.model)
         self.classifier.predict_proba(self.encode(reference.head(1).to_dict("records")))  # warm-up
         # Full collections over BentoML's large, long-lived heap caused the p99 tail: freeze what

@@ -111,6 +111,11 @@ class Settings(_Strict):
         return self.resolve(self.data.path)
 
     @property
+    def prediction_log_dir(self) -> Path:
+        """Where the service logs what it answers and the drift check reads it (PREDICTION_LOG_DIR overrides)."""
+        return Path(os.environ.get("PREDICTION_LOG_DIR") or self.resolve(self.serving.prediction_log_dir))
+
+    @property
     def metrics_path(self) -> Path:
         """Where training writes its metrics and gate verdict."""
         return self.resolve(self.reports_dir) / "metrics.json"
