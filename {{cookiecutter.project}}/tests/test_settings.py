@@ -50,3 +50,19 @@ def test_broken_yaml_is_refused_with_the_file_name(tmp_path: Path) -> None:
     path = write_config(tmp_path, "objectives: [unclosed\n")
     with pytest.raises(ConfigError, match=f"{path}: cannot be read as YAML"):
         load_settings(path)
+
+
+def test_the_prediction_log_folder_is_in_the_project_unless_the_environment_says(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    settings = load_settings(ROOT / "config" / "project.yaml")
+    monkeypatch.delenv("PREDICTION_LOG_DIR")
+    assert settings.prediction_log_dir == ROOT / "logs" / "predictions"
+    monkeypatch.setenv("PREDICTION_LOG_DIR", str(tmp_path))
+    assert settings.prediction_log_dir == tmp_path
+
+
+def test_drift_settings_refuse_a_cap_that_would_change_the_methods(tmp_path: Path) -> None:
+    text = (ROOT / "config" / "project.yaml").read_text().replace("max_rows: 10000", "max_rows: 500")
+    with pytest.raises(ConfigError, match=r"drift\.max_rows: Input should be greater than or equal to 1000"):
+        load_settings(write_config(tmp_path, text))
