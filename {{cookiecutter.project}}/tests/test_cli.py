@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
-import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from {{ cookiecutter.package }}.cli import main
 
-from .support import ROOT
+from .support import MIXED, ROOT, mixed_frame
 
 
 @pytest.fixture
@@ -78,19 +79,26 @@ def test_a_bad_setting_exits_two_naming_the_key(project: Path) -> None:
 
 
 def test_drift_exits_zero_one_or_two(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the two-feature mixed contract: a 30-feature report would only cost time here."""
     monkeypatch.delenv("PREDICTION_LOG_DIR")  # the default: serving.prediction_log_dir in the project
-    assert run(project, "data").exit_code == 0
+    (project / "config" / "contract.yaml").write_text(yaml.safe_dump(MIXED.model_dump(mode="json")))
+    config = project / "config" / "project.yaml"
+    floors = {"min_roc_auc: 0.97": "min_roc_auc: 0.8", "min_accuracy: 0.92": "", "min_f1: 0.88": ""}
+    config.write_text(functools.reduce(lambda text, pair: text.replace(*pair), floors.items(), config.read_text()))
+    (project / "data").mkdir()
+    mixed_frame(600).to_csv(project / "data" / "breast_cancer.csv", index=False)  # data.path
     assert run(project, "train").exit_code == 0
     result = run(project, "drift")
     assert result.exit_code == 2
     assert "logs/predictions: not found. Serve the model" in result.output
-    same = run(project, "drift", "--current", str(project / "data" / "breast_cancer.csv"))
+    same = run(project, "drift", "--current", str(project / "data" / "breast_cancer.csv"))  # the training rows
     assert same.exit_code == 0, same.output
     assert "no drift beyond the thresholds" in same.output
-    frame = pd.read_csv(project / "data" / "breast_cancer.csv")
-    frame[frame.columns[:12]] *= 1.5
-    frame.to_csv(project / "shifted.csv", index=False)
+    shifted_rows = mixed_frame(600).assign(tenure_months=lambda frame: frame["tenure_months"] + 100)
+    shifted_rows.to_csv(project / "shifted.csv", index=False)
     shifted = run(project, "drift", "--current", str(project / "shifted.csv"))
     assert shifted.exit_code == 1
-    assert "error: 12 of 30 features drifted" in shifted.output
+    assert (
+        "error: 1 of 2 features drifted (share 0.50 > objectives.max_drift_share 0.3): tenure_months" in shifted.output
+    )
     assert (project / "reports" / "drift" / "latest" / "report.html").is_file()
