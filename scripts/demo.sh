@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generate a project with the default answers and run its main job, printing where each artefact is:
 # install, data, train (quality gate), models, batch predict, build the bento, serve it and query it,
-# then check the served traffic for drift (and a shifted copy of it, which must be flagged).
+# then check the served traffic for drift (and a shifted copy of it, which must be flagged), and
+# rehearse the project's CI workflow step by step.
 # Usage: scripts/demo.sh [output-folder]   (called by `make demo`; UV names the uv command)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,6 +86,9 @@ status=0
 [ "$status" -eq 1 ] || { echo "expected make drift to exit 1 (drift) on the shifted copy, got $status" >&2; exit 1; }
 shifted_report=$(readlink -f "$project/reports/drift/latest")
 served_report=$(ls -d "$project"/reports/drift/2*/ | head -n 1)
+
+step "Rehearsal of .github/workflows/ci.yml: every run step of every job, as GitHub would run it"
+$uv run --locked python scripts/rehearse_ci.py "$project"
 
 store="$project/.bentoml"
 step "Artefacts"

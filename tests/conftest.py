@@ -13,7 +13,7 @@ TEMPLATE = Path(__file__).resolve().parents[1]
 CHOICES = {
     name: values
     for name, values in json.loads((TEMPLATE / "cookiecutter.json").read_text()).items()
-    if isinstance(values, list)
+    if isinstance(values, list) and not name.startswith("_")  # _copy_without_render is not a question
 }
 # Names that break naive templating: quotes, apostrophes, backslashes, non-ASCII.
 AWKWARD_PEOPLE = [
@@ -64,3 +64,12 @@ def git_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     for role in ("AUTHOR", "COMMITTER"):
         monkeypatch.setenv(f"GIT_{role}_NAME", "Template Tests")
         monkeypatch.setenv(f"GIT_{role}_EMAIL", "template-tests@example.com")
+
+
+@pytest.fixture
+def baked(cookies: Any, config: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """One project of the matrix, baked by pytest-cookies; its root and the context it was rendered with."""
+    result = cookies.bake(extra_context=config)
+    assert result.exit_code == 0, result.exception
+    assert result.exception is None
+    return Path(result.project_path), result.context

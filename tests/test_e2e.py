@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,18 @@ def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_the_default_project_lints_tests_trains_and_predicts(installed_default: Path) -> None:
+def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(installed_default: Path) -> None:
     project = installed_default
-    make(project, "data", "lint", "test", "train", "models", "predict", "build", "export")
+    rehearsal = subprocess.run(
+        [sys.executable, str(TEMPLATE / "scripts" / "rehearse_ci.py"), str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1200,
+    )
+    assert rehearsal.returncode == 0, rehearsal.stdout + rehearsal.stderr  # ci.yml: lint, hooks, test, train, build
+    assert rehearsal.stdout.count("  ok  ") >= 8
+    make(project, "models", "predict", "export")
     make(project, "drift", "CURRENT=predictions/breast_cancer.csv")  # batch output: versions and labels
 
     version, info = stored_model(project, "breast_cancer_classifier")

@@ -10,7 +10,7 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="{{ cookiecutte
 os.environ["BENTOML_HOME"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "bentoml")
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ["PREDICTION_LOG_DIR"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "prediction-log")
-os.environ["API_KEY"] = "test-key"  # the in-process service is served with authentication on
+os.environ["API_KEY"] = "test-key"  # pragma: allowlist secret  (tests serve with authentication on)
 
 import importlib
 from collections.abc import Callable

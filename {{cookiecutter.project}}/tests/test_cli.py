@@ -25,7 +25,7 @@ def run(project: Path, *args: str) -> Result:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["data"], ["validate"], ["train"], ["evaluate"], ["predict"], ["models"], ["drift"]]
+    "command", [[], ["data"], ["validate"], ["train"], ["evaluate"], ["predict"], ["models"], ["drift"], ["dockerfile"]]
 )
 def test_every_command_has_help_with_the_exit_codes(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
@@ -61,6 +61,7 @@ def test_a_failed_gate_exits_one_and_names_the_metric(project: Path) -> None:
         (["evaluate", "--model", "nosuchversion"], "is not in the model store"),
         (["predict", "--input", "missing.csv"], "missing.csv: file not found"),
         (["validate", "nothing.txt"], "unsupported file type '.txt'"),
+        (["dockerfile", "--bento", "nosuch:v1"], "bento 'nosuch:v1' is not in the store: run `make build` first"),
     ],
 )
 def test_bad_input_exits_two_with_one_clear_error(project: Path, args: list[str], message: str) -> None:

@@ -238,6 +238,22 @@ def build(ctx: click.Context, bento_version: str | None) -> None:
     click.echo(f"built bento {tag}")
 
 
+def _bento(tag: str) -> bentoml.Bento:
+    try:
+        return bentoml.bentos.get(tag)
+    except NotFound:
+        raise ProjectError(f"bento {tag!r} is not in the store: run `make build` first") from None
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option("--bento", "bento_tag", default=f"{BENTO_NAME}:latest", show_default=True, help="Bento to look up.")
+@click.pass_context
+def dockerfile(ctx: click.Context, bento_tag: str) -> None:
+    """Print the path of the Dockerfile BentoML generated for a bento (its folder is the build context)."""
+    _settings(ctx)
+    click.echo(Path(_bento(bento_tag).path) / "env" / "docker" / "Dockerfile")
+
+
 @main.command("export", epilog=EXIT_CODES)
 @click.option("--bento", "bento_tag", default=f"{BENTO_NAME}:latest", show_default=True, help="Bento to export.")
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("dist"), show_default=True)
@@ -245,10 +261,7 @@ def build(ctx: click.Context, bento_version: str | None) -> None:
 def export_command(ctx: click.Context, bento_tag: str, output_dir: Path) -> None:
     """Write a bento with its model to one archive (``<name>-<version>.bento``), e.g. for CI artefacts."""
     settings = _settings(ctx)
-    try:
-        bento = bentoml.bentos.get(bento_tag)
-    except NotFound:
-        raise ProjectError(f"bento {bento_tag!r} is not in the store: run `make build` first") from None
+    bento = _bento(bento_tag)
     folder = settings.resolve(output_dir).resolve()  # BentoML's exporter needs an absolute path
     folder.mkdir(parents=True, exist_ok=True)
     path = bentoml.bentos.export_bento(bento.tag, str(folder / f"{bento.tag.name}-{bento.tag.version}.bento"))

