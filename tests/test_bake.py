@@ -28,8 +28,9 @@ TESTS = [
     *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors", "observability", "drift_report"}),
 ]  # fmt: skip
 UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}|cookiecutter\.")
-# .github/ is copied without rendering: only GitHub's own `${{ }}` expressions may appear there.
-UNRENDERED_IN_GITHUB = re.compile(r"(?<!\$)\{\{|\{%|%\}|cookiecutter\.")
+# .github/ is copied without rendering: only GitHub's `${{ }}` expressions and docker/metadata-action's
+# `{{version}}`-style patterns may appear there.
+UNRENDERED_IN_GITHUB = re.compile(r"(?<!\$)\{\{(?!(version|major|minor|patch)\}\})|\{%|%\}|cookiecutter\.")
 
 
 def expected_files(config: dict[str, Any], package: str) -> set[str]:
@@ -41,7 +42,7 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
         *(f"tests/{module}.py" for module in TESTS),
         "benchmarks/__init__.py", "benchmarks/serve.py", "benchmarks/fastapi_baseline.py", "benchmarks/drift.py",
         ".pre-commit-config.yaml", ".github/dependabot.yml", ".github/actions/setup/action.yml",
-        ".github/workflows/ci.yml",
+        ".github/workflows/ci.yml", ".github/workflows/release.yml", ".github/workflows/monitor.yml",
     }  # fmt: skip
     if config["license"] != "Proprietary":
         files.add("LICENSE")

@@ -89,7 +89,17 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
     bentos = project / ".bentoml" / "bentos" / "breast-cancer-classifier"
     bento = bentos / (bentos / "latest").read_text().strip()
     assert yaml.safe_load((bento / "bento.yaml").read_text())["services"][0]["models"][0]["tag"].endswith(version)
-    assert (project / "dist" / f"breast-cancer-classifier-{bento.name}.bento").is_file()
+    archive = project / "dist" / f"breast-cancer-classifier-{bento.name}.bento"
+    imported = subprocess.run(  # into an empty store, as the monitor workflow does with a release asset
+        [str(project / ".venv" / "bin" / "breast_cancer_classifier"), "import", str(archive)],
+        cwd=project,
+        env=os.environ | {"BENTOML_HOME": str(project / "imported-store")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert f"with breast_cancer_classifier:{version}" in imported.stdout
     dockerfile = bento / "env" / "docker" / "Dockerfile"
     users = [line.split()[1] for line in dockerfile.read_text().splitlines() if line.startswith("USER ")]
     assert users, "the Dockerfile names no USER"
@@ -110,3 +120,23 @@ def test_a_project_outside_git_installs_and_trains_offline_from_a_warm_cache(
     assert "the model is labelled git_revision=unknown" in output
     _, info = stored_model(project, "ana_s_churn_model")
     assert info["labels"]["git_revision"] == "unknown"
+
+
+@pytest.mark.slow
+def test_make_release_sets_the_version_commits_and_tags(installed_default: Path) -> None:
+    project = installed_default
+    make(project, "check-version", "TAG=v0.1.0")
+    output = make(project, "release", "VERSION=1.2.3")
+    assert "tagged v1.2.3: git push origin HEAD v1.2.3" in output
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
+
+    assert git("tag", "--list", "v*") == "v1.2.3"
+    assert git("log", "-1", "--format=%s") == "Release v1.2.3"
+    assert 'version = "1.2.3"' in (project / "pyproject.toml").read_text()
+    mismatch = subprocess.run(
+        ["make", "check-version", "TAG=v1.2.4"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert mismatch.returncode != 0
+    assert "tag v1.2.4 does not match version 1.2.3 in pyproject.toml" in mismatch.stderr

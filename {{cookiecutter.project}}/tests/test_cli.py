@@ -24,9 +24,10 @@ def run(project: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["--config", str(project / "config" / "project.yaml"), *args])
 
 
-@pytest.mark.parametrize(
-    "command", [[], ["data"], ["validate"], ["train"], ["evaluate"], ["predict"], ["models"], ["drift"], ["dockerfile"]]
-)
+COMMANDS = ["data", "validate", "train", "evaluate", "predict", "models", "drift", "dockerfile", "import", "export"]
+
+
+@pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
 def test_every_command_has_help_with_the_exit_codes(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0
@@ -62,6 +63,7 @@ def test_a_failed_gate_exits_one_and_names_the_metric(project: Path) -> None:
         (["predict", "--input", "missing.csv"], "missing.csv: file not found"),
         (["validate", "nothing.txt"], "unsupported file type '.txt'"),
         (["dockerfile", "--bento", "nosuch:v1"], "bento 'nosuch:v1' is not in the store: run `make build` first"),
+        (["import", "config/project.yaml"], "config/project.yaml: cannot be imported as a bento"),
     ],
 )
 def test_bad_input_exits_two_with_one_clear_error(project: Path, args: list[str], message: str) -> None:

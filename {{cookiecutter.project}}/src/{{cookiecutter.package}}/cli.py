@@ -254,6 +254,20 @@ def dockerfile(ctx: click.Context, bento_tag: str) -> None:
     click.echo(Path(_bento(bento_tag).path) / "env" / "docker" / "Dockerfile")
 
 
+@main.command("import", epilog=EXIT_CODES)
+@click.argument("archive", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.pass_context
+def import_command(ctx: click.Context, archive: Path) -> None:
+    """Import a ``.bento`` archive (``make export``, or a release asset) with its model into the store."""
+    _settings(ctx)
+    try:
+        bento = bentoml.bentos.import_bento(str(archive.resolve()))
+    except Exception as exc:  # BentoML, tarfile and lzma raise many types for a file that is not a bento
+        raise ProjectError(f"{archive}: cannot be imported as a bento: {exc}") from None
+    models = ", ".join(str(model.tag) for model in bento.info.all_models) or "no models"
+    click.echo(f"imported {bento.tag} with {models}")
+
+
 @main.command("export", epilog=EXIT_CODES)
 @click.option("--bento", "bento_tag", default=f"{BENTO_NAME}:latest", show_default=True, help="Bento to export.")
 @click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("dist"), show_default=True)
