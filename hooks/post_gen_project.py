@@ -16,6 +16,7 @@ CONTEXT = json.loads(
         "project": cookiecutter.project,
         "package": cookiecutter.package,
         "license": cookiecutter.license,
+        "deploy_target": cookiecutter.deploy_target,
         "init_git": cookiecutter.init_git,
     } | tojson }}"""
 )
@@ -23,6 +24,7 @@ CONTEXT = json.loads(
 # The one table of optional paths: path -> keep it? (files and folders alike)
 OPTIONAL_PATHS = {
     "LICENSE": CONTEXT["license"] != "Proprietary",
+    "deploy/kubernetes": CONTEXT["deploy_target"] == "kubernetes",
 }
 
 

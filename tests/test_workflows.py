@@ -1,4 +1,4 @@
-"""The generated .github/ and hooks, for every bake of the matrix: zero findings from the validators, offline."""
+"""The generated .github/, hooks and manifests, for every bake of the matrix: zero findings from the validators."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
+import yaml
 
 from .conftest import TEMPLATE
 
@@ -49,5 +51,20 @@ def test_github_schemas(baked: tuple[Path, dict[str, Any]], schema: str, pattern
 
 
 def test_yamllint(baked: tuple[Path, dict[str, Any]]) -> None:
-    files = [".github", ".pre-commit-config.yaml", "config"]
+    files = [".github", ".pre-commit-config.yaml", "config", *(["deploy"] if (baked[0] / "deploy").exists() else [])]
     check(["yamllint", "--strict", "-c", str(TEMPLATE / "tests" / "yamllint.yaml"), *files], baked[0])
+
+
+def test_kubernetes_manifests_are_valid_for_a_current_kubernetes(
+    baked: tuple[Path, dict[str, Any]], config: dict[str, Any]
+) -> None:
+    manifests = sorted((baked[0] / "deploy" / "kubernetes").glob("*.yaml"))
+    if config["deploy_target"] != "kubernetes":
+        assert manifests == []
+        return
+    kinds = set()
+    for path in manifests:
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
+            kinds.add(document["kind"])
+    assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
