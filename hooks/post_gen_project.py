@@ -24,12 +24,21 @@ CONTEXT = json.loads(
 # The one table of optional paths: path -> keep it? (files and folders alike)
 OPTIONAL_PATHS = {
     "LICENSE": CONTEXT["license"] != "Proprietary",
-    "deploy/kubernetes": CONTEXT["deploy_target"] == "kubernetes",
+    "deploy": CONTEXT["deploy_target"] == "kubernetes",  # manifests and deploy.sh
 }
 
 
+# One deploy workflow per deploy_target (`none` has none): the chosen one becomes deploy.yml.
+DEPLOY_WORKFLOWS = {target: f".github/workflows/deploy-{target}.yml" for target in ("kubernetes", "bentocloud")}
+
+
 def remove_excluded(root: Path) -> None:
-    """Delete every optional path whose condition is false."""
+    """Delete every optional path whose condition is false; name the chosen deploy workflow deploy.yml."""
+    for target, relative in DEPLOY_WORKFLOWS.items():
+        if target == CONTEXT["deploy_target"]:
+            (root / relative).rename(root / ".github" / "workflows" / "deploy.yml")
+        else:
+            (root / relative).unlink()
     for relative, keep in OPTIONAL_PATHS.items():
         path = root / relative
         if keep or not path.exists():

@@ -46,8 +46,11 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
     }  # fmt: skip
     if config["license"] != "Proprietary":
         files.add("LICENSE")
+    if config["deploy_target"] != "none":
+        files.add(".github/workflows/deploy.yml")
     if config["deploy_target"] == "kubernetes":
         files |= {f"deploy/kubernetes/{name}.yaml" for name in ("deployment", "service", "hpa", "pdb")}
+        files.add("deploy/kubernetes/deploy.sh")
     return files
 
 
