@@ -39,4 +39,4 @@ bench: install ## Print timings: generate-to-green and the whole demo (warm pack
 	UV="$(UV)" $(UV) run --locked python scripts/benchmark.py
 
 clean: ## Remove generated demo and benchmark projects
-	rm -rf demo .bench .pytest_cache .ruff_cache
+	rm -rf demo .bench image-smoke .pytest_cache .ruff_cache

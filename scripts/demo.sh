@@ -85,7 +85,7 @@ status=0
 (cd "$project" && exec .venv/bin/"$package" drift --current logs/shifted) || status=$?  # make would say 2
 [ "$status" -eq 1 ] || { echo "expected make drift to exit 1 (drift) on the shifted copy, got $status" >&2; exit 1; }
 shifted_report=$(readlink -f "$project/reports/drift/latest")
-served_report=$(ls -d "$project"/reports/drift/2*/ | head -n 1)
+served_report=$(find "$project/reports/drift" -mindepth 1 -maxdepth 1 -type d -name '2*' | sort | head -n 1)
 
 step "Rehearsal of .github/workflows/ci.yml: every run step of every job, as GitHub would run it"
 $uv run --locked python scripts/rehearse_ci.py "$project"

@@ -18,10 +18,20 @@ from .conftest import TEMPLATE
         ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml"],
         ["check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"],
         ["yamllint", "--strict", "-c", "tests/yamllint.yaml", ".github"],
+        ["shellcheck", "scripts/demo.sh", "scripts/image_smoke.sh"],
         ["ruff", "check", "hooks", "tests", "scripts"],
         ["ruff", "format", "--check", "hooks", "tests", "scripts"],
     ],
-    ids=["actionlint", "zizmor", "workflow-schema", "dependabot-schema", "yamllint", "ruff-check", "ruff-format"],
+    ids=[
+        "actionlint",
+        "zizmor",
+        "workflow-schema",
+        "dependabot-schema",
+        "yamllint",
+        "shellcheck",
+        "ruff-check",
+        "ruff-format",
+    ],
 )
 def test_the_template_has_no_findings(command: list[str]) -> None:
     # A GitHub token would send zizmor online; this check must stay offline.
