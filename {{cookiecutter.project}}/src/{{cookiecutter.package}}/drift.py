@@ -144,8 +144,8 @@ def check_drift(settings: Settings, current_path: Path | None = None, tag: str |
 
 def write_run(reports: Path, snapshot: Any, summary: dict[str, Any]) -> Path:
     """Write the run into a hidden temporary folder, rename it into place, then repoint ``latest``."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    name = f"{stamp}-{summary['model_version'].rsplit(':', 1)[-1]}"
+    created = datetime.fromisoformat(summary["created"])
+    name = f"{created:%Y%m%dT%H%M%SZ}-{summary['model_version'].rsplit(':', 1)[-1]}"
     try:
         reports.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".run-", dir=reports))
@@ -160,13 +160,15 @@ def write_run(reports: Path, snapshot: Any, summary: dict[str, Any]) -> Path:
             suffix += 1
             folder = reports / f"{name}-{suffix}"
         staging.rename(folder)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        raise DataError(f"{reports}: cannot write the drift report: {exc}") from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise DataError(f"{reports}: cannot write the drift report: {exc}") from None
         raise
-    with atomic_write(reports / LATEST) as temporary:
-        temporary.unlink()
-        temporary.symlink_to(folder.name)
+    try:
+        with atomic_write(reports / LATEST) as temporary:
+            temporary.unlink()
+            temporary.symlink_to(folder.name)
+    except OSError as exc:
+        raise DataError(f"{reports / LATEST}: cannot point it at the new report {folder}: {exc}") from None
     return folder

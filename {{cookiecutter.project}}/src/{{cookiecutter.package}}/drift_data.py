@@ -99,7 +99,7 @@ def check_columns(frame: pd.DataFrame, contract: Contract, source: Path, *, is_l
         problems.append(f"columns not in the data contract: {extra}")
     if problems:
         hint = (
-            "was this log written by a model with another contract? Pass --model with that version"
+            "was it written by a model with another contract? Point --current at that model's logs only"
             if is_log
             else "a current data file must carry every feature of the contract; other columns are ignored"
         )
