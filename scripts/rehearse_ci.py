@@ -4,7 +4,8 @@ Each step runs in the project with the `env:` the workflow, the job and the step
 step is replaced by its local equivalent: the checkout is the project folder itself, Python and
 uv are the ones on PATH, and the project's own composite actions (`$/.github/actions/...`) are
 rehearsed step by step the same way. Any other action has no local equivalent and fails the
-rehearsal, so a new one cannot slip in unrehearsed.
+rehearsal, so a new one cannot slip in unrehearsed. A job with an `if:` (publishing from main,
+which only GitHub can do) is listed as skipped, with every job that needs it.
 
 Usage: python scripts/rehearse_ci.py PROJECT [WORKFLOW]   (default .github/workflows/ci.yml)
 Prints one line per step with its result and time; exits 1 at the first failing step.
@@ -27,13 +28,33 @@ SELF = "$/"
 Step = tuple[str, str, dict[str, str]]  # label, shell command, environment
 
 
+def skipped_jobs(spec: dict[str, Any]) -> dict[str, str]:
+    """Job id -> why it is not rehearsed: its `if:`, or a job it needs that is skipped."""
+    skipped: dict[str, str] = {}
+    for job_id, job in spec["jobs"].items():
+        if "if" in job:
+            skipped[job_id] = f"if: {job['if']}"
+    changed = True
+    while changed:
+        changed = False
+        for job_id, job in spec["jobs"].items():
+            needs = job.get("needs", [])
+            blocked = [need for need in ([needs] if isinstance(needs, str) else needs) if need in skipped]
+            if job_id not in skipped and blocked:
+                skipped[job_id] = f"needs {blocked[0]}"
+                changed = True
+    return skipped
+
+
 def steps(project: Path, workflow: Path) -> list[Step]:
-    """(label, shell command, env) for every run step, composite actions expanded."""
+    """(label, shell command, env) for every run step of the rehearsed jobs, composite actions expanded."""
     spec: dict[str, Any] = yaml.safe_load(workflow.read_text(encoding="utf-8"))
+    skipped = skipped_jobs(spec)
     planned: list[Step] = []
     for job_id, job in spec["jobs"].items():
-        env = {**spec.get("env", {}), **job.get("env", {})}
-        planned += _expand(project, job_id, job["steps"], env)
+        if job_id not in skipped:
+            env = {**spec.get("env", {}), **job.get("env", {})}
+            planned += _expand(project, job_id, job["steps"], env)
     return planned
 
 
@@ -58,6 +79,9 @@ def main() -> int:
     workflow = project / (sys.argv[2] if len(sys.argv) > 2 else ".github/workflows/ci.yml")
     base = {key: value for key, value in os.environ.items() if key not in {"VIRTUAL_ENV", "GH_TOKEN", "GITHUB_TOKEN"}}
     print(f"rehearsing {workflow.relative_to(project)} in {project}")
+    spec = yaml.safe_load(workflow.read_text(encoding="utf-8"))
+    for job_id, why in skipped_jobs(spec).items():
+        print(f"  skip           {job_id}: runs on GitHub only ({why})")
     for label, command, env in steps(project, workflow):
         started = time.perf_counter()
         done = subprocess.run(

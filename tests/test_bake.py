@@ -41,7 +41,8 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
         *(f"src/{package}/{module}.py" for module in MODULES),
         *(f"tests/{module}.py" for module in TESTS),
         "benchmarks/__init__.py", "benchmarks/serve.py", "benchmarks/fastapi_baseline.py", "benchmarks/drift.py",
-        ".pre-commit-config.yaml", ".github/dependabot.yml", ".github/actions/setup/action.yml",
+        ".pre-commit-config.yaml", ".github/dependabot.yml",
+        ".github/actions/setup/action.yml", ".github/actions/image/action.yml",
         ".github/workflows/ci.yml", ".github/workflows/release.yml", ".github/workflows/monitor.yml",
     }  # fmt: skip
     if config["license"] != "Proprietary":
