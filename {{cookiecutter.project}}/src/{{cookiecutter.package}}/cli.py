@@ -1,4 +1,4 @@
-"""The command line: ``{{ cookiecutter.package }} data|validate|train|evaluate|predict|models``.
+"""The command line: ``{{ cookiecutter.package }} data|validate|train|evaluate|predict|models|drift|docs|...``.
 
 Exit codes: 0 success; 1 a check failed (the quality gate); 2 bad input (settings,
 contract, data, unknown model version, or a usage error).
@@ -17,7 +17,7 @@ import bentoml
 import click
 from bentoml.exceptions import NotFound
 
-from . import __version__, registry
+from . import __version__, docs_pages, registry
 from .contract import Contract, load_contract
 from .data import read_table, resolve_source, write_table
 from .drift import check_drift
@@ -204,6 +204,22 @@ def drift_command(ctx: click.Context, current_path: Path | None, tag: str | None
     if result.failures:
         raise GateFailedError("\n".join(result.failures))
     click.echo("no drift beyond the thresholds")
+
+
+@main.command("docs", epilog=EXIT_CODES)
+@click.option("--model", "tag", help="Model version of the model card (default: latest).")
+@click.option("--check", is_flag=True, help="Only check the committed pages generated from config/ (1 if stale).")
+@click.pass_context
+def docs_command(ctx: click.Context, tag: str | None, check: bool) -> None:
+    """Write the docs pages generated from config/ and the model store (contract, objectives, model card)."""
+    settings = _settings(ctx)
+    contract = _contract(settings)
+    if check:
+        docs_pages.check_pages(settings, contract)
+        click.echo("the generated docs pages match config/")
+        return
+    for path in docs_pages.write_pages(settings, contract, tag):
+        click.echo(f"wrote {path}")
 
 
 @main.command(epilog=EXIT_CODES)
