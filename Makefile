@@ -25,7 +25,7 @@ uv: ## Install uv with pip if it is missing
 install: uv ## The template's own tools in .venv (cookiecutter, pytest, ruff), from uv.lock
 	$(UV) sync --locked
 
-demo: install ## Generate a project into demo/ and run it: train (gate), predict, build, serve and query
+demo: install ## Generate a project into demo/ and run it: train (gate), predict, build, serve, query, drift, docs, CI rehearsal
 	UV="$(UV)" scripts/demo.sh "$(DEMO_DIR)"
 
 test: install ## Run the template's tests

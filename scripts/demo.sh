@@ -87,6 +87,11 @@ status=0
 shifted_report=$(readlink -f "$project/reports/drift/latest")
 served_report=$(find "$project/reports/drift" -mindepth 1 -maxdepth 1 -type d -name '2*' | sort | head -n 1)
 
+step "make docs: the model card (with the shifted run's drift summary) and the site, built strictly"
+started=$(date +%s)
+make -C "$project" --no-print-directory UV="$uv" docs
+echo "  docs built in $(( $(date +%s) - started )) s"
+
 step "Rehearsal of .github/workflows/ci.yml: every run step of every job, as GitHub would run it"
 $uv run --locked python scripts/rehearse_ci.py "$project"
 
@@ -104,4 +109,6 @@ cat <<TXT
   drift (served) ${served_report%/}/report.html  (summary.json beside it)
   drift (shifted) $shifted_report/report.html
   server log     $project/logs/serve.log
+  docs site      $project/site/index.html
+  model card     $project/docs/model-card.md  (page: $project/site/model-card/index.html)
 TXT

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,18 @@ def stored_model(project: Path, package: str) -> tuple[str, dict[str, Any]]:
     return version, yaml.safe_load((store / version / "model.yaml").read_text())
 
 
+def assert_model_card(project: Path, tag: str, info: dict[str, Any]) -> None:
+    """The card of the trained version is in the built site, with its tag, metrics and data hash."""
+    card = (project / "docs" / "model-card.md").read_text()
+    assert f"| tag | `{tag}` |" in card
+    assert f"| data sha256 | `{info['labels']['data_sha256']}` |" in card
+    for name, value in info["metadata"]["metrics"].items():
+        assert f"| {name} | {value:.4f} |" in card
+    page = (project / "site" / "model-card" / "index.html").read_text()
+    assert tag in page
+    assert (project / "site" / "reference" / "index.html").is_file()  # mkdocstrings rendered the package
+
+
 @pytest.fixture(scope="module")
 def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default project, baked and installed (online: this also warms uv's cache)."""
@@ -62,6 +75,9 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
     assert rehearsal.stdout.count("  ok  ") >= 8
     make(project, "models", "predict", "export")
     make(project, "drift", "CURRENT=predictions/breast_cancer.csv")  # batch output: versions and labels
+    started = time.perf_counter()
+    make(project, "docs")
+    print(f"make docs: {time.perf_counter() - started:.1f} s")  # shown with -s; the issue asks for the figure
 
     version, info = stored_model(project, "breast_cancer_classifier")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True)
@@ -73,6 +89,10 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
     }
     assert len(info["labels"]["params_sha256"]) == 64
     assert info["metadata"]["metrics"]["roc_auc"] >= 0.97
+    assert_model_card(project, f"breast_cancer_classifier:{version}", info)
+    card = (project / "docs" / "model-card.md").read_text()
+    assert "[drift-report.html](drift-report.html)" in card  # the run above, linked and published
+    assert (project / "site" / "drift-report.html").is_file()
 
     with (project / "predictions" / "breast_cancer.csv").open(newline="") as handle:
         predictions = list(csv.DictReader(handle))
@@ -114,12 +134,29 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
 def test_a_project_outside_git_installs_and_trains_offline_from_a_warm_cache(
     installed_default: Path, tmp_path: Path
 ) -> None:
-    answers = {"project_name": 'Ana\'s "Churn" Model', "license": "Proprietary", "init_git": False}
+    answers = {
+        "project_name": 'Ana\'s "Churn" Model',
+        "license": "Proprietary",
+        "deploy_target": "none",
+        "init_git": False,
+    }
     project = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(tmp_path)))
-    output = make(project, "install", "test", "data", "train", offline=True)
+    output = make(project, "install", "test", "data", "train", "docs", offline=True)
     assert "the model is labelled git_revision=unknown" in output
-    _, info = stored_model(project, "ana_s_churn_model")
+    version, info = stored_model(project, "ana_s_churn_model")
     assert info["labels"]["git_revision"] == "unknown"
+    assert_model_card(project, f"ana_s_churn_model:{version}", info)
+    assert "Ana&#39;s &quot;Churn&quot; Model" in (project / "site" / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_a_bentocloud_project_builds_its_docs(installed_default: Path, tmp_path: Path) -> None:
+    answers = {"deploy_target": "bentocloud"}
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(tmp_path)))
+    make(project, "install", "data", "train", "docs", "lint")
+    version, info = stored_model(project, "breast_cancer_classifier")
+    assert_model_card(project, f"breast_cancer_classifier:{version}", info)
+    assert "BentoCloud" in (project / "site" / "deployment" / "index.html").read_text()
 
 
 @pytest.mark.slow
