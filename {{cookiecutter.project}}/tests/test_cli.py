@@ -24,7 +24,19 @@ def run(project: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["--config", str(project / "config" / "project.yaml"), *args])
 
 
-COMMANDS = ["data", "validate", "train", "evaluate", "predict", "models", "drift", "docs", "dockerfile", "import", "export"]
+COMMANDS = [
+    "data",
+    "validate",
+    "train",
+    "evaluate",
+    "predict",
+    "models",
+    "drift",
+    "docs",
+    "dockerfile",
+    "import",
+    "export",
+]
 
 
 @pytest.mark.parametrize("command", [[], *([name] for name in COMMANDS)])
