@@ -60,7 +60,7 @@ def test_a_changed_contract_makes_its_page_stale(project: Path) -> None:
     contract = load_contract(contract_file)
     assert docs_pages.stale_pages(settings, contract) == [docs_pages.CONTRACT_TABLE]
     with pytest.raises(
-        GateFailedError, match=r"stale generated docs: docs/snippets/contract-table.md: run `make docs`"
+        GateFailedError, match=r"stale generated docs: docs/snippets/contract-table.md: run `make train docs`"
     ):
         docs_pages.check_pages(settings, contract)
 

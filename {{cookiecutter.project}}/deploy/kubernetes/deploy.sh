@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Roll the API out to the cluster kubectl points at, then prove it answers; undo it if not.
-# Usage: deploy/kubernetes/deploy.sh IMAGE   (IMAGE: ghcr.io/<owner>/<project>@sha256:...)
+# Usage: deploy/kubernetes/deploy.sh IMAGE   (IMAGE: ghcr.io/<owner>/<repository>:<version or sha-commit>)
 # Env:   API_KEY (the key the API will require; stored in the Secret the Deployment mounts),
 #        NAMESPACE (default: default). Called by .github/workflows/deploy.yml; runs the same here.
 set -euo pipefail

@@ -104,7 +104,7 @@ def check_pages(settings: Settings, contract: Contract) -> None:
     stale = stale_pages(settings, contract)
     if stale:
         names = ", ".join(str(path) for path in stale)
-        raise GateFailedError(f"stale generated docs: {names}: run `make docs` and commit them")
+        raise GateFailedError(f"stale generated docs: {names}: run `make train docs` and commit them")
 
 
 def _flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
