@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,20 @@ def test_a_healthy_rollout_applies_waits_and_smokes(kubernetes_project: Path, tm
     assert f"kubectl --namespace default rollout status deployment/{name} --timeout 10m" in calls
     assert any("model_info" in call and "X-API-Key: k" in call for call in calls)
     assert not any("rollout undo" in call for call in calls)
+
+
+def test_a_new_api_key_changes_the_pod_template(kubernetes_project: Path, tmp_path: Path) -> None:
+    """Rotation: the key's hash is a pod annotation, so a new key rolls the pods (which read it at start)."""
+    name = kubernetes_project.name
+
+    def annotation(key: str) -> str:
+        _, calls = run_deploy(kubernetes_project, Path(tempfile.mkdtemp(dir=tmp_path)), API_KEY=key)
+        [patch] = [call for call in calls if "patch --local" in call]
+        return patch.split(f'"{name}/api-key-sha256": "')[1].split('"')[0]
+
+    first, again, rotated = annotation("key-one"), annotation("key-one"), annotation("key-two")
+    assert first == again == hashlib.sha256(b"key-one").hexdigest()[:16]
+    assert rotated == hashlib.sha256(b"key-two").hexdigest()[:16]
 
 
 @pytest.mark.parametrize(

@@ -162,14 +162,17 @@ def test_a_bentocloud_project_builds_its_docs(installed_default: Path, tmp_path:
 @pytest.mark.slow
 def test_make_release_sets_the_version_commits_and_tags(installed_default: Path) -> None:
     project = installed_default
-    make(project, "check-version", "TAG=v0.1.0")
-    output = make(project, "release", "VERSION=1.2.3")
-    assert "tagged v1.2.3: git push origin HEAD v1.2.3" in output
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=project, capture_output=True, text=True, check=True).stdout.strip()
 
-    assert git("tag", "--list", "v*") == "v1.2.3"
+    make(project, "check-version", "TAG=v0.1.0")
+    commits = git("rev-list", "--count", "HEAD")
+    assert "tagged v0.1.0" in make(project, "release", "VERSION=0.1.0")  # the first release: the version as it is
+    assert git("rev-list", "--count", "HEAD") == commits  # nothing to commit, only the tag
+    output = make(project, "release", "VERSION=1.2.3")
+    assert "tagged v1.2.3: git push origin HEAD v1.2.3" in output
+    assert git("tag", "--list", "v*").split() == ["v0.1.0", "v1.2.3"]
     assert git("log", "-1", "--format=%s") == "Release v1.2.3"
     assert 'version = "1.2.3"' in (project / "pyproject.toml").read_text()
     mismatch = subprocess.run(
