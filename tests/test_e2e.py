@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import json
 import os
 import shutil
@@ -146,7 +147,7 @@ def test_a_project_outside_git_installs_and_trains_offline_from_a_warm_cache(
     version, info = stored_model(project, "ana_s_churn_model")
     assert info["labels"]["git_revision"] == "unknown"
     assert_model_card(project, f"ana_s_churn_model:{version}", info)
-    assert "Ana&#39;s &quot;Churn&quot; Model" in (project / "site" / "index.html").read_text()
+    assert 'Ana\'s "Churn" Model' in html.unescape((project / "site" / "index.html").read_text())
 
 
 @pytest.mark.slow
