@@ -110,7 +110,7 @@ def test_the_card_shows_the_newest_drift_run_of_its_own_version(tmp_path: Path, 
     newest = _drift_run(reports, f"20270101T000000Z-{version}", ["mean_radius"])
     _drift_run(reports, "20280101T000000Z-otherversion", [])
     assert docs_pages.latest_drift(settings, tag) == newest
-    section = docs_pages._drift_section(newest)
+    section = docs_pages.drift_section(newest)
     assert "2027-01-01T00:00:00+00:00, **drift**" in section
     assert "[drift-report.html](drift-report.html)" in section
     assert "| drifted features | `mean_radius` |" in section

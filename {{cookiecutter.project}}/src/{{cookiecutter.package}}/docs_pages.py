@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
-from .contract import CategoricalFeature, Contract
+from .contract import CategoricalFeature, Contract, NumericFeature
 from .errors import ConfigError, GateFailedError
 from .registry import ModelVersion
 from .settings import Objectives, Settings
@@ -45,7 +45,7 @@ def _table(header: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _allowed(feature: Any) -> str:
+def _allowed(feature: NumericFeature | CategoricalFeature) -> str:
     if isinstance(feature, CategoricalFeature):
         return ", ".join(f"`{category}`" for category in feature.categories)
     low = "-inf" if feature.min is None else f"{feature.min:g}"
@@ -124,7 +124,8 @@ def latest_drift(settings: Settings, tag: str) -> Path | None:
     return runs[-1].parent if runs else None
 
 
-def _drift_section(run: Path | None) -> str:
+def drift_section(run: Path | None) -> str:
+    """The card's drift summary of a run folder, or how to make one."""
     if run is None:
         return "No drift report for this version yet: `make drift` writes one from the service's log.\n"
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
@@ -182,7 +183,7 @@ def model_card(
         contract_table(contract),
         intended_use.strip() + "\n",
         "## Drift\n",
-        _drift_section(drift_run),
+        drift_section(drift_run),
     ]
     return "\n".join(sections)
 
