@@ -46,9 +46,8 @@ def skipped_jobs(spec: dict[str, Any]) -> dict[str, str]:
     return skipped
 
 
-def steps(project: Path, workflow: Path) -> list[Step]:
+def steps(project: Path, spec: dict[str, Any]) -> list[Step]:
     """(label, shell command, env) for every run step of the rehearsed jobs, composite actions expanded."""
-    spec: dict[str, Any] = yaml.safe_load(workflow.read_text(encoding="utf-8"))
     skipped = skipped_jobs(spec)
     planned: list[Step] = []
     for job_id, job in spec["jobs"].items():
@@ -79,10 +78,10 @@ def main() -> int:
     workflow = project / (sys.argv[2] if len(sys.argv) > 2 else ".github/workflows/ci.yml")
     base = {key: value for key, value in os.environ.items() if key not in {"VIRTUAL_ENV", "GH_TOKEN", "GITHUB_TOKEN"}}
     print(f"rehearsing {workflow.relative_to(project)} in {project}")
-    spec = yaml.safe_load(workflow.read_text(encoding="utf-8"))
+    spec: dict[str, Any] = yaml.safe_load(workflow.read_text(encoding="utf-8"))
     for job_id, why in skipped_jobs(spec).items():
         print(f"  skip           {job_id}: runs on GitHub only ({why})")
-    for label, command, env in steps(project, workflow):
+    for label, command, env in steps(project, spec):
         started = time.perf_counter()
         done = subprocess.run(
             ["bash", "-e", "-o", "pipefail", "-c", command],

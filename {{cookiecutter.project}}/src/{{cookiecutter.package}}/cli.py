@@ -1,6 +1,6 @@
 """The command line: ``{{ cookiecutter.package }} data|validate|train|evaluate|predict|models|drift|docs|...``.
 
-Exit codes: 0 success; 1 a check failed (the quality gate); 2 bad input (settings,
+Exit codes: 0 success; 1 a check failed (quality gate, drift, stale docs); 2 bad input (settings,
 contract, data, unknown model version, or a usage error).
 """
 
