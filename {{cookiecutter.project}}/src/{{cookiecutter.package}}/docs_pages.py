@@ -9,7 +9,6 @@ release workflow attaches the card of the version it publishes).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterable, Mapping
 from datetime import UTC
@@ -18,6 +17,7 @@ from typing import Any
 
 from . import registry
 from .contract import CategoricalFeature, Contract, NumericFeature
+from .data import atomic_write
 from .errors import ConfigError, GateFailedError
 from .registry import ModelVersion
 from .settings import Objectives, Settings
@@ -194,24 +194,14 @@ def _met(value: float, floor: float | None) -> str:
     return "yes" if value >= floor else "no"
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write through a temporary sibling and rename, so a failure never leaves half a page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
 def write_drift_report(settings: Settings, run: Path | None) -> None:
     """Copy the run's report next to the card, or remove a report left from another version."""
     target = settings.resolve(DRIFT_REPORT)
     if run is None:
         target.unlink(missing_ok=True)
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(run / "report.html", partial)
-    os.replace(partial, target)
+    with atomic_write(target) as temporary:
+        shutil.copyfile(run / "report.html", temporary)
 
 
 def write_pages(settings: Settings, contract: Contract, tag: str | None = None) -> list[Path]:
@@ -231,6 +221,7 @@ def write_pages(settings: Settings, contract: Contract, tag: str | None = None) 
     )
     pages = config_pages(settings, contract) | {MODEL_CARD: card}
     for path, text in pages.items():
-        write_text_atomic(settings.resolve(path), text)
+        with atomic_write(settings.resolve(path)) as temporary:  # a failure never leaves half a page
+            temporary.write_text(text, encoding="utf-8")
     write_drift_report(settings, run)
     return [*pages, *([DRIFT_REPORT] if run else [])]
