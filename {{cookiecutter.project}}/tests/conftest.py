@@ -64,7 +64,7 @@ def service_module(trained: tuple[Settings, str]) -> ModuleType:
 @pytest.fixture(scope="session")
 def asgi_app(service_module: ModuleType) -> Any:
     """The service's ASGI app, made once: BentoML registers its HTTP metrics once per process."""
-    return service_module.Classifier.to_asgi()
+    return service_module.Predictor.to_asgi()
 
 
 @pytest.fixture(scope="session")

@@ -201,7 +201,7 @@ def test_serve_log_drift_closes_the_loop(
     requests = holdout.sample(n=300, replace=True, random_state=3).reset_index(drop=True)
     shifted_features = contract.feature_names[:12]
     shifted = requests.assign(**{name: requests[name] * 1.5 for name in shifted_features})
-    service = service_module.Classifier()
+    service = service_module.Predictor()
 
     async def send(frame: pd.DataFrame) -> None:
         records = [service_module.Record.model_validate(record) for record in frame.to_dict("records")]

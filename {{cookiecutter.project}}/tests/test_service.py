@@ -19,7 +19,7 @@ KEY = {"X-API-Key": "test-key"}
 
 @pytest.fixture(scope="module")
 def service(service_module: ModuleType) -> Any:
-    return service_module.Classifier()
+    return service_module.Predictor()
 
 
 @pytest.fixture(scope="module")

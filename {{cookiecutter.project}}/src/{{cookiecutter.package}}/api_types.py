@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .contract import CategoricalFeature, Contract, Feature
+from .contract import CategoricalFeature, Contract, Feature, NumericTarget
 
 STRICT_INPUT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
@@ -36,14 +36,19 @@ def record_model(contract: Contract) -> type[BaseModel]:
 
 
 def prediction_model(contract: Contract) -> type[BaseModel]:
-    """One answer: the predicted class, a probability per class, and the model that said it."""
+    """One answer: the predicted class and a probability per class, or the predicted value; and the model."""
     target = contract.target
+    version = (str, Field(description="Tag of the model that produced this prediction"))
+    if isinstance(target, NumericTarget):
+        return create_model(
+            "Prediction", prediction=(float, Field(description=f"Predicted {target.name}")), model_version=version
+        )
     label: Any = Literal[tuple(target.classes)]
     return create_model(
         "Prediction",
         prediction=(label, Field(description=f"Predicted {target.name}")),
         probabilities=(dict[str, float], Field(description="Probability of each class, keyed by class")),
-        model_version=(str, Field(description="Tag of the model that produced this prediction")),
+        model_version=version,
     )
 
 
@@ -51,6 +56,8 @@ class ModelInfo(BaseModel):
     """What is being served: tag, lineage, metrics and the contract."""
 
     tag: str
+    task: str
+    estimator: str
     created: datetime
     metrics: dict[str, float]
     labels: dict[str, str]

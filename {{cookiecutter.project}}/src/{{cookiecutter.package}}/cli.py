@@ -24,7 +24,7 @@ from .drift import check_drift
 from .errors import GateFailedError, ProjectError
 from .http_guards import load_api_key
 from .predict import predict_file
-from .settings import CONFIG_ENV, DEFAULT_CONFIG, Settings, load_settings
+from .settings import CONFIG_ENV, DEFAULT_CONFIG, Limit, Settings, load_settings
 from .train import evaluate, gate_evaluation, train
 
 EXIT_CODES = "Exit codes: 0 ok, 1 a check failed (quality gate, drift), 2 bad input."
@@ -69,10 +69,18 @@ def _contract(settings: Settings) -> Contract:
     return load_contract(settings.resolve(settings.contract))
 
 
-def _print_metrics(metrics: dict[str, float], floors: dict[str, float]) -> None:
+def _print_metrics(metrics: dict[str, float], limits: list[Limit]) -> None:
+    by_metric = {limit.metric: limit for limit in limits}
     for name, value in metrics.items():
-        floor = f"  (floor {floors[name]})" if name in floors else ""
-        click.echo(f"  {name:<10} {value:.4f}{floor}")
+        limit = by_metric.get(name)
+        objective = f"  (objective {limit.symbol} {limit.value:g})" if limit else ""
+        click.echo(f"  {name:<10} {value:.4f}{objective}")
+
+
+def short_revision(revision: str) -> str:
+    """A git revision cut to 12 characters, keeping its ``-dirty`` suffix."""
+    commit, dirty, _ = revision.partition("-dirty")
+    return commit[:12] + dirty
 
 
 @main.command(epilog=EXIT_CODES)
@@ -103,12 +111,14 @@ def validate(ctx: click.Context, path: Path | None, target: bool) -> None:
 def train_command(ctx: click.Context) -> None:
     """Validate, split, fit, evaluate, gate on the objectives, and register the model."""
     settings = _settings(ctx)
-    tag = train(settings, _contract(settings))
+    contract = _contract(settings)
+    tag = train(settings, contract)
     click.echo(f"metrics: {settings.metrics_path}")
     version = registry.describe(registry.get_model(settings, tag))
-    _print_metrics(version.metadata["metrics"], settings.objectives.floors())
+    _print_metrics(version.metadata["metrics"], settings.objectives.limits_for(contract.task))
     labels = version.labels
-    click.echo(f"registered {tag} (data sha256 {labels['data_sha256'][:12]}, git {labels['git_revision'][:12]})")
+    revision = short_revision(labels["git_revision"])
+    click.echo(f"registered {tag} (data sha256 {labels['data_sha256'][:12]}, git {revision})")
 
 
 @main.command("evaluate", epilog=EXIT_CODES)
@@ -122,7 +132,7 @@ def evaluate_command(ctx: click.Context, tag: str | None, data_path: Path | None
     settings = _settings(ctx)
     evaluation = evaluate(settings, tag, data_path)
     click.echo(f"{evaluation.tag} on {evaluation.rows} rows ({evaluation.scope}):")
-    _print_metrics(evaluation.metrics, settings.objectives.floors())
+    _print_metrics(evaluation.metrics, evaluation.limits)
     gate_evaluation(evaluation)
     click.echo("all objectives met")
 
@@ -160,18 +170,19 @@ def models(ctx: click.Context) -> None:
     if not versions:
         click.echo(f"no versions of {settings.model_name} yet: run `make train`")
         return
-    metric_names = list(versions[0].metadata["metrics"])
+    metric_names = list(dict.fromkeys(name for version in versions for name in version.metadata["metrics"]))
     width = max(len(version.tag) for version in versions)
-    header = ["tag".ljust(width), f"{'created (UTC)':<19}", *(f"{m:>9}" for m in metric_names)]
+    header = ["tag".ljust(width), f"{'created (UTC)':<19}", f"{'task':<14}", *(f"{m:>9}" for m in metric_names)]
     click.echo("  ".join([*header, f"{'data_sha256':<12}", "git_revision"]))
     for version in versions:
         metrics = version.metadata["metrics"]
         row = [
             version.tag.ljust(width),
             version.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            *(f"{metrics.get(m, float('nan')):>9.4f}" for m in metric_names),
+            f"{version.metadata.get('task', '?'):<14}",
+            *(f"{metrics[m]:>9.4f}" if m in metrics else f"{'-':>9}" for m in metric_names),
             f"{version.labels.get('data_sha256', '?')[:12]:<12}",
-            version.labels.get("git_revision", "?")[:12],
+            short_revision(version.labels.get("git_revision", "?")),
         ]
         click.echo("  ".join(row))
 
@@ -229,7 +240,7 @@ def serve(ctx: click.Context) -> None:
     settings = _settings(ctx)
     if load_api_key() is None:
         click.echo("API_KEY is not set: serving without authentication (fine locally; deployments set it)")
-    service = f"{__package__}.service:Classifier"
+    service = f"{__package__}.service:Predictor"
     command = [sys.executable, "-m", "bentoml", "serve", service, "--working-dir", str(settings.root)]
     os.execv(sys.executable, command)  # noqa: S606  (replace this process: signals reach BentoML directly)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, DataError
 from .settings import describe_validation_error, read_yaml
@@ -60,21 +60,72 @@ class CategoricalFeature(_Strict):
 Feature = Annotated[NumericFeature | CategoricalFeature, Field(discriminator="type")]
 
 
-class Target(_Strict):
-    """The label column of a classification problem."""
+YAML_BOOLEAN_HINT = (
+    "YAML reads unquoted No/Yes, off/on and false/true as booleans: quote the classes, e.g. classes: ['No', 'Yes']"
+)
+
+
+class CategoricalTarget(_Strict):
+    """The label column of a classification problem: one of ``classes``."""
 
     name: str = Field(min_length=1)
+    type: Literal["categorical"] = "categorical"
     classes: list[int | str] = Field(min_length=2)
     positive_class: int | str | None = None
     description: str = ""
 
+    @field_validator("classes", "positive_class", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        if isinstance(value, bool) or (isinstance(value, list) and any(isinstance(item, bool) for item in value)):
+            raise ValueError(YAML_BOOLEAN_HINT)
+        return value
+
     @model_validator(mode="after")
-    def _positive_is_a_class(self) -> Target:
+    def _positive_is_a_class(self) -> CategoricalTarget:
         if len(set(self.classes)) != len(self.classes):
             raise ValueError("classes must be unique")
         if self.positive_class is not None and self.positive_class not in self.classes:
             raise ValueError(f"positive_class {self.positive_class!r} is not one of {self.classes}")
         return self
+
+    @property
+    def positive(self) -> int | str | None:
+        """The class a binary target is scored for (``positive_class``, else the last class); None if multi-class."""
+        if len(self.classes) != 2:
+            return None
+        return self.positive_class if self.positive_class is not None else self.classes[-1]
+
+
+class NumericTarget(_Strict):
+    """The value column of a regression problem, optionally bounded (inclusive)."""
+
+    name: str = Field(min_length=1)
+    type: Literal["numeric"]
+    min: float | None = None
+    max: float | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> NumericTarget:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+def _target_kind(value: Any) -> str:
+    """Contracts written before regression existed have no ``type``: they are categorical."""
+    kind = value.get("type", "categorical") if isinstance(value, dict) else getattr(value, "type", "categorical")
+    return str(kind)
+
+
+Target = Annotated[
+    Annotated[CategoricalTarget, Tag("categorical")] | Annotated[NumericTarget, Tag("numeric")],
+    Discriminator(
+        _target_kind, custom_error_type="target_type", custom_error_message="type must be categorical or numeric"
+    ),
+]
+Task = Literal["classification", "regression"]
 
 
 @dataclass(frozen=True)
@@ -115,6 +166,11 @@ class Contract(_Strict):
         return self
 
     @property
+    def task(self) -> Task:
+        """Classification for a categorical target, regression for a numeric one."""
+        return "classification" if isinstance(self.target, CategoricalTarget) else "regression"
+
+    @property
     def feature_names(self) -> list[str]:
         """Feature columns in contract order (the model's input order)."""
         return [feature.name for feature in self.features]
@@ -152,18 +208,31 @@ class Contract(_Strict):
                 problems.append(Problem(target.name, "target column is missing", len(frame)))
             else:
                 problems += self.check_target(frame[target.name])
-                columns[target.name] = frame[target.name]
+                columns[target.name] = self.coerce_target(frame[target.name])
         if problems:
             raise ContractViolationError(source, problems)
         return pd.DataFrame(columns, index=frame.index)
 
     def check_target(self, labels: pd.Series) -> list[Problem]:
-        """Null labels and labels outside the declared classes."""
-        name, classes = self.target.name, self.target.classes
-        outside = labels.notna() & ~labels.isin(classes)
-        return _count(labels.isna(), name, "target must not be null") + _count(
-            outside, name, f"target must be one of {classes}"
-        )
+        """Null targets, and targets outside the declared classes (or not numbers within the bounds)."""
+        target = self.target
+        problems = _count(labels.isna(), target.name, "target must not be null")
+        if isinstance(target, CategoricalTarget):
+            outside = labels.notna() & ~labels.isin(target.classes)
+            return problems + _count(outside, target.name, f"target must be one of {target.classes}")
+        values = pd.to_numeric(labels, errors="coerce")
+        problems += _count(values.isna() & labels.notna(), target.name, "target must be a number")
+        if target.min is not None:
+            problems += _count(values < target.min, target.name, f"target must be >= {target.min:g}")
+        if target.max is not None:
+            problems += _count(values > target.max, target.name, f"target must be <= {target.max:g}")
+        return problems
+
+    def coerce_target(self, labels: pd.Series) -> pd.Series:
+        """Target values as the model learns them: floats for regression, unchanged classes otherwise."""
+        if isinstance(self.target, NumericTarget):
+            return pd.to_numeric(labels, errors="coerce").astype("float64")
+        return labels
 
     def coerce_features(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The features in contract order and types, without checking any rule.

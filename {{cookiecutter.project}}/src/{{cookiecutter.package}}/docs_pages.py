@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import registry
-from .contract import CategoricalFeature, Contract, NumericFeature
+from .contract import CategoricalFeature, CategoricalTarget, Contract, NumericFeature
 from .data import atomic_write
 from .errors import ConfigError, GateFailedError
 from .registry import ModelVersion
@@ -61,18 +61,27 @@ def contract_table(contract: Contract) -> str:
         (f"`{f.name}`", f.type, _allowed(f), "yes" if f.nullable else "no", *([f.description] if described else []))
         for f in contract.features
     ]
+    return _table(header, rows) + f"\n{target_line(contract)}\n"
+
+
+def target_line(contract: Contract) -> str:
+    """The target: its classes (classification) or its range (regression)."""
     target = contract.target
-    classes = ", ".join(f"`{value}`" for value in target.classes)
-    positive = "" if target.positive_class is None else f"; positive class `{target.positive_class}`"
     about = f": {target.description}" if target.description else ""
-    return _table(header, rows) + f"\nTarget `{target.name}`{about} Classes {classes}{positive}.\n"
+    if isinstance(target, CategoricalTarget):
+        classes = ", ".join(f"`{value}`" for value in target.classes)
+        positive = "" if target.positive_class is None else f"; positive class `{target.positive_class}`"
+        return f"Target `{target.name}`{about} Classification, classes {classes}{positive}."
+    low = "-inf" if target.min is None else f"{target.min:g}"
+    high = "inf" if target.max is None else f"{target.max:g}"
+    return f"Target `{target.name}`{about} Regression, a number in [{low}, {high}]."
 
 
 def objectives_table(objectives: Objectives) -> str:
-    """The floors of the quality gate and the drift limits, as configured."""
+    """The objectives of the quality gate and the drift limits, as configured."""
     rows: list[tuple[str, str, str]] = [
-        (f"`objectives.min_{name}`", f"{name} on the hold-out set", f">= {floor:g}")
-        for name, floor in objectives.floors().items()
+        (f"`{limit.key}`", f"{limit.metric} on the hold-out set", f"{limit.symbol} {limit.value:g}")
+        for limit in objectives.limits()
     ]
     rows.append(("`objectives.max_drift_share`", "share of features drifted", f"<= {objectives.max_drift_share:g}"))
     rows += [
@@ -154,13 +163,20 @@ def model_card(
 ) -> str:
     """The card of one model version: lineage, metrics against objectives, contract, use, drift."""
     meta, labels = version.metadata, version.labels
-    floors: dict[str, float] = meta.get("objectives", {})
+    limits = {limit.metric: limit for limit in Objectives(**meta.get("objectives", {})).limits()}
     metrics = [
-        (name, f"{value:.4f}", f"{floors[name]:g}" if name in floors else "-", _met(value, floors.get(name)))
+        (
+            name,
+            f"{value:.4f}",
+            f"{limits[name].symbol} {limits[name].value:g}" if name in limits else "-",
+            ("yes" if limits[name].met(value) else "no") if name in limits else "-",
+        )
         for name, value in meta["metrics"].items()
     ]
     lineage = [
         ("tag", f"`{version.tag}`"),
+        ("task", meta.get("task", "classification")),
+        ("estimator", f"`{meta.get('estimator', '?')}`"),
         ("created (UTC)", version.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")),
         ("git revision", f"`{labels.get('git_revision', 'unknown')}`"),
         ("training data", f"`{meta.get('data_file', '?')}`"),
@@ -174,8 +190,8 @@ def model_card(
         "## Version and lineage\n",
         _table(["field", "value"], lineage),
         "## Metrics against the objectives\n",
-        "Measured on the hold-out set at training time; the gate registered the model because every floor was met.\n",
-        _table(["metric", "value", "floor", "met"], metrics),
+        "Measured on the hold-out set at training time; the gate registered the model as every objective was met.\n",
+        _table(["metric", "value", "objective", "met"], metrics),
         "## Parameters\n",
         _table(["parameter", "value"], _flatten(meta.get("params", {}))),
         "## Feature contract\n",
@@ -186,12 +202,6 @@ def model_card(
         drift_section(drift_run),
     ]
     return "\n".join(sections)
-
-
-def _met(value: float, floor: float | None) -> str:
-    if floor is None:
-        return "-"
-    return "yes" if value >= floor else "no"
 
 
 def write_drift_report(settings: Settings, run: Path | None) -> None:
@@ -214,7 +224,7 @@ def write_pages(settings: Settings, contract: Contract, tag: str | None = None) 
     run = latest_drift(settings, version.tag)
     card = model_card(
         version,
-        registry.model_contract(model),
+        registry.stored_contract(model),
         intended.read_text(encoding="utf-8"),
         run,
         model_name=settings.model_name,

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from . import registry
 from .contract import Contract
@@ -24,8 +23,8 @@ from .data import atomic_write
 from .drift_data import combine, read_files, sample, served_by
 from .errors import ConfigError, DataError
 from .evaluation import check_objectives, score
-from .predict import PREDICTION, probability_columns
-from .settings import Settings
+from .model import MODEL_VERSION, Model
+from .settings import Limit, Settings
 
 if TYPE_CHECKING:
     from .drift_report import DriftChecks
@@ -58,24 +57,25 @@ class DriftResult:
         return found
 
 
-def scored(table: pd.DataFrame, contract: Contract, pipeline: Pipeline, labelled: bool) -> pd.DataFrame:
-    """Features in contract types, the model's prediction and probabilities, and the target with labels."""
+def scored(table: pd.DataFrame, model: Model, labelled: bool) -> pd.DataFrame:
+    """Features in contract types, the model's prediction (and probabilities), and the target with labels."""
+    contract = model.contract
     features = contract.coerce_features(table)
-    probabilities = pipeline.predict_proba(features)
-    result = features.assign(**{PREDICTION: pipeline.classes_[probabilities.argmax(axis=1)]})
-    result[probability_columns(list(pipeline.classes_))] = probabilities
+    outputs = model.output_frame(model.predict_frame(features), features.index).drop(columns=MODEL_VERSION)
+    result = pd.concat([features, outputs], axis=1)
     if labelled:
-        result[contract.target.name] = table[contract.target.name].to_numpy()
+        result[contract.target.name] = contract.coerce_target(table[contract.target.name]).to_numpy()
     return result
 
 
-def _quality(current: pd.DataFrame, contract: Contract, pipeline: Pipeline, settings: Settings) -> dict[str, Any]:
+def _quality(current: pd.DataFrame, model: Model, settings: Settings, limits: list[Limit]) -> dict[str, Any]:
     """Hold-out style metrics on labelled current data, against today's objectives."""
-    metrics = score(pipeline, current[contract.feature_names], current[contract.target.name], contract.target)
+    contract = model.contract
+    metrics = score(model, current[contract.feature_names], current[contract.target.name])
     return {
         "metrics": metrics,
-        "floors": settings.objectives.floors(),
-        "failures": check_objectives(metrics, settings.objectives).failures,
+        "objectives": settings.objectives.declared(),
+        "failures": check_objectives(metrics, limits).failures,
     }
 
 
@@ -85,17 +85,17 @@ def _check_thresholds(settings: Settings, contract: Contract) -> None:
         raise ConfigError(f"objectives.drift_thresholds: {unknown} are not features of the model's data contract")
 
 
-def _checks(settings: Settings, contract: Contract, classes: list[Any], labelled: bool) -> DriftChecks:
-    """Thresholds from the objectives; quality floors only when the current data carries labels."""
+def _checks(settings: Settings, model: Model, limits: list[Limit], labelled: bool) -> DriftChecks:
+    """Thresholds from the objectives; quality limits only when the current data carries labels."""
     from .drift_report import DriftChecks
 
-    positive = contract.target.positive_class if contract.target.positive_class is not None else classes[-1]
     return DriftChecks(
-        contract,
+        model.contract,
         settings.objectives.max_drift_share,
         dict(settings.objectives.drift_thresholds),
-        settings.objectives.floors() if labelled else {},
-        positive if len(classes) == 2 else None,
+        limits if labelled else [],
+        model.positive_class,
+        model.probability_columns,
     )
 
 
@@ -107,26 +107,26 @@ def check_drift(settings: Settings, current_path: Path | None = None, tag: str |
     path = current_path or settings.prediction_log_dir
     frames = read_files(path)
     served = None if tag else served_by(frames)
-    model = registry.get_model(settings, tag or served)
-    contract = registry.model_contract(model)
+    model = registry.load(settings, tag or served)
+    contract = model.contract
+    limits = settings.objectives.limits_for(contract.task)
     _check_thresholds(settings, contract)
     current = combine(frames, contract, path, served)
-    reference = registry.load_reference(model)
+    reference = model.reference
     cap, seed = settings.drift.max_rows, settings.drift.random_state
-    pipeline = registry.load_pipeline(model)
-    current_table = scored(sample(current.frame, cap, seed), contract, pipeline, current.labelled)
-    reference_table = scored(sample(reference, cap, seed), contract, pipeline, labelled=True)
-    classes = list(pipeline.classes_)
+    current_table = scored(sample(current.frame, cap, seed), model, current.labelled)
+    reference_table = scored(sample(reference, cap, seed), model, labelled=True)
 
     from .drift_report import run_report, summarise  # Evidently: ~300 MB and seconds, only past this point
 
-    checks = _checks(settings, contract, classes, current.labelled)
-    snapshot = run_report(checks, reference_table, current_table, current.labelled, probability_columns(classes))
+    checks = _checks(settings, model, limits, current.labelled)
+    snapshot = run_report(checks, reference_table, current_table, current.labelled)
     summary = {
-        "model_version": str(model.tag),
+        "model_version": model.tag,
+        "task": model.task,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **summarise(checks, snapshot),
-        "quality": _quality(current_table, contract, pipeline, settings) if current.labelled else None,
+        "quality": _quality(current_table, model, settings, limits) if current.labelled else None,
         "current": {
             "source": str(path),
             "files": current.files,

@@ -19,11 +19,9 @@ import pyarrow.json
 from .contract import Contract, ContractViolationError
 from .data import FORMATS, read_table
 from .errors import DataError
-from .predict import MODEL_VERSION, PREDICTION
+from .model import LOG_COLUMNS, MODEL_VERSION, TIMESTAMP
 
 LOG_FORMAT = ".jsonl"
-TIMESTAMP = "timestamp"
-LOG_COLUMNS = {TIMESTAMP, PREDICTION, MODEL_VERSION}  # what the service adds to the contract's features
 TIME_WINDOWS = 24  # strata of the sample: equal slices of the current data's time span
 
 
@@ -153,7 +151,7 @@ def combine(frames: Frames, contract: Contract, path: Path, only_version: str | 
     target = contract.target.name
     labelled = target in frame.columns
     if labelled and (problems := contract.check_target(frame[target])):
-        raise ContractViolationError(f"{path} (labels for classification quality)", problems)
+        raise ContractViolationError(f"{path} (the target, for quality metrics)", problems)
     return CurrentData(frame, len(kept), labelled, excluded)
 
 

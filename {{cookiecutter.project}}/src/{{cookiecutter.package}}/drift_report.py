@@ -3,8 +3,8 @@
 Evidently costs ~300 MB and seconds to import: only ``drift.check_drift`` imports this
 module, never the service or the other commands. The report holds data drift per feature
 and the share of drifted features, prediction drift, data quality against the contract
-(missing values, values outside its ranges or categories), and classification quality with
-the objectives as floors when the current data carries labels.
+(missing values, values outside its ranges or categories), and, when the current data carries
+labels, classification or regression quality tested against the objectives.
 """
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Report
+from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
 from evidently.core.report import Snapshot
 from evidently.metrics import (
+    MAE,
+    RMSE,
     Accuracy,
     DriftedColumnsCount,
     F1Score,
@@ -24,6 +26,7 @@ from evidently.metrics import (
     OutListValueCount,
     OutRangeValueCount,
     Precision,
+    R2Score,
     Recall,
     RocAuc,
     ValueDrift,
@@ -31,9 +34,19 @@ from evidently.metrics import (
 from evidently.tests import eq, gte, lte
 
 from .contract import Contract, NumericFeature
-from .predict import PREDICTION
+from .model import PREDICTION
+from .settings import Limit
 
-QUALITY_METRICS = {"accuracy": Accuracy, "f1": F1Score, "precision": Precision, "recall": Recall, "roc_auc": RocAuc}
+QUALITY_METRICS = {
+    "accuracy": Accuracy,
+    "f1": F1Score,
+    "precision": Precision,
+    "recall": Recall,
+    "roc_auc": RocAuc,
+    "rmse": RMSE,
+    "mae": MAE,
+    "r2": R2Score,
+}
 
 
 @dataclass(frozen=True)
@@ -43,31 +56,43 @@ class DriftChecks:
     contract: Contract
     max_drift_share: float
     thresholds: dict[str, float] = field(default_factory=dict)  # feature -> drift threshold override
-    floors: dict[str, float] = field(default_factory=dict)  # quality metric -> floor, with labels only
+    limits: list[Limit] = field(default_factory=list)  # quality objectives, with labels only
     positive_class: Any = None  # binary: the class whose probability column is scored
+    probability_columns: list[str] = field(default_factory=list)  # classification: one per class
+
+    @property
+    def regression(self) -> bool:
+        """A numeric target: its prediction is a number, and quality is RMSE, MAE and R²."""
+        return self.contract.task == "regression"
 
 
-def data_definition(checks: DriftChecks, labelled: bool, probability_columns: list[str]) -> DataDefinition:
+def data_definition(checks: DriftChecks, labelled: bool) -> DataDefinition:
     """Column roles from the contract: numeric, categorical, the prediction and, with labels, the target."""
     contract = checks.contract
     target = contract.target.name
-    classification: list[BinaryClassification | MulticlassClassification] = []
-    if labelled and checks.positive_class is not None:
-        classification.append(
-            BinaryClassification(
-                target=target,
-                prediction_labels=PREDICTION,
-                prediction_probas=f"probability_{checks.positive_class}",
-                pos_label=checks.positive_class,
+    numerical = [f.name for f in contract.numeric] + checks.probability_columns
+    categorical = [f.name for f in contract.categorical]
+    if checks.regression:
+        numerical += [PREDICTION, *([target] if labelled else [])]
+        quality: dict[str, Any] = {
+            "regression": [Regression(target=target, prediction=PREDICTION)] if labelled else None
+        }
+    else:
+        categorical += [PREDICTION, *([target] if labelled else [])]
+        classification: list[BinaryClassification | MulticlassClassification] = []
+        if labelled and checks.positive_class is not None:
+            classification.append(
+                BinaryClassification(
+                    target=target,
+                    prediction_labels=PREDICTION,
+                    prediction_probas=f"probability_{checks.positive_class}",
+                    pos_label=checks.positive_class,
+                )
             )
-        )
-    elif labelled:
-        classification.append(MulticlassClassification(target=target, prediction_labels=PREDICTION))
-    return DataDefinition(
-        numerical_columns=[f.name for f in contract.numeric] + probability_columns,
-        categorical_columns=[f.name for f in contract.categorical] + [PREDICTION] + ([target] if labelled else []),
-        classification=classification or None,
-    )
+        elif labelled:
+            classification.append(MulticlassClassification(target=target, prediction_labels=PREDICTION))
+        quality = {"classification": classification or None}
+    return DataDefinition(numerical_columns=numerical, categorical_columns=categorical, **quality)
 
 
 def _quality_metrics(checks: DriftChecks, current: pd.DataFrame) -> list[Any]:
@@ -103,19 +128,18 @@ def build_report(checks: DriftChecks, current: pd.DataFrame, labelled: bool) -> 
     ]
     if labelled:
         binary = checks.positive_class is not None
-        for name, floor in checks.floors.items():
-            if name == "roc_auc" and not binary:
+        for limit in checks.limits:
+            if limit.metric == "roc_auc" and not binary:
                 continue  # needs one probability column; multi-class AUC is in the summary
-            metrics.append(QUALITY_METRICS[name](tests=[gte(floor)]))
+            test = gte(limit.value) if limit.bound == "min" else lte(limit.value)
+            metrics.append(QUALITY_METRICS[limit.metric](tests=[test]))
     return Report(metrics, include_tests=True)
 
 
-def run_report(
-    checks: DriftChecks, reference: pd.DataFrame, current: pd.DataFrame, labelled: bool, probability_columns: list[str]
-) -> Snapshot:
+def run_report(checks: DriftChecks, reference: pd.DataFrame, current: pd.DataFrame, labelled: bool) -> Snapshot:
     """Run the report; both tables hold the features, the prediction and its probabilities (and the target)."""
-    definition = data_definition(checks, labelled, probability_columns)
-    columns = [*checks.contract.feature_names, PREDICTION, *probability_columns]
+    definition = data_definition(checks, labelled)
+    columns = [*checks.contract.feature_names, PREDICTION, *checks.probability_columns]
     if labelled:
         columns.append(checks.contract.target.name)
     report = build_report(checks, current, labelled)

@@ -7,21 +7,28 @@ share them through its multiprocess registry, so create them once per process, a
 from __future__ import annotations
 
 import json
+from collections import Counter as Tally
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+import numpy as np
+from prometheus_client import Counter, Histogram, Summary
 
 from .http_guards import ASGIApp, Message, Receive, Scope, Send
+from .model import Predictions
 
 PREDICTIONS = Counter(
     name="model_predictions_total",
-    documentation="Predictions served, by predicted class",
+    documentation='Predictions served, by predicted class (regression: prediction="value")',
     labelnames=["prediction"],
 )
 SCORES = Histogram(
     name="model_prediction_score",
-    documentation="Probability of the predicted class",
+    documentation="Probability of the predicted class (classification)",
     buckets=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0),
+)
+VALUES = Summary(
+    name="model_prediction_value",
+    documentation="Predicted values (regression): their count and sum give the mean prediction",
 )
 VALIDATION_FAILURES = Counter(
     name="model_input_validation_failures_total",
@@ -33,6 +40,19 @@ LOG_FAILURES = Counter(
     documentation="Prediction-log rows or writes lost, by reason",
     labelnames=["reason"],
 )
+
+
+def observe_predictions(predictions: Predictions) -> None:
+    """Count answers by class with the winning probability, or record the predicted values."""
+    if predictions.probabilities is None:
+        PREDICTIONS.labels(prediction="value").inc(len(predictions))
+        for value in predictions.values:
+            VALUES.observe(value)
+        return
+    for label, count in Tally(str(value) for value in predictions.values).items():
+        PREDICTIONS.labels(prediction=label).inc(count)
+    for score in np.max(predictions.probabilities, axis=1).tolist():
+        SCORES.observe(score)
 
 
 def count_prediction_log_failure(reason: str) -> None:

@@ -1,4 +1,4 @@
-"""Batch prediction: a CSV or Parquet file in, the same rows with predictions and model version out."""
+"""Batch prediction: a CSV or Parquet file in, the same rows with the model's output columns out."""
 
 from __future__ import annotations
 
@@ -10,15 +10,8 @@ import pandas as pd
 from . import registry
 from .data import read_table, table_format, write_table
 from .errors import DataError
+from .model import Model
 from .settings import Settings
-
-PREDICTION = "prediction"
-MODEL_VERSION = "model_version"
-
-
-def probability_columns(classes: list[object]) -> list[str]:
-    """One ``probability_<class>`` column per class, in the model's class order."""
-    return [f"probability_{label}" for label in classes]
 
 
 @dataclass(frozen=True)
@@ -30,23 +23,12 @@ class BatchResult:
     output: Path
 
 
-def predict_frame(frame: pd.DataFrame, settings: Settings, tag: str | None, *, source: str) -> tuple[str, pd.DataFrame]:
-    """Predict every row of ``frame``; all input columns pass through unchanged."""
-    model = registry.get_model(settings, tag)
-    contract = registry.model_contract(model)
-    features = contract.validate_frame(frame, source=source, with_target=False)[contract.feature_names]
-    pipeline = registry.load_pipeline(model)
-    classes = list(pipeline.classes_)
-    added = [PREDICTION, *probability_columns(classes), MODEL_VERSION]
-    clashes = [column for column in added if column in frame.columns]
-    if clashes:
-        raise DataError(f"{source}: input already has the output column(s) {clashes}; rename or drop them")
-    probabilities = pipeline.predict_proba(features)
-    result = frame.copy()
-    result[PREDICTION] = pipeline.classes_[probabilities.argmax(axis=1)]
-    result[probability_columns(classes)] = probabilities
-    result[MODEL_VERSION] = str(model.tag)
-    return str(model.tag), result
+def predict_frame(frame: pd.DataFrame, model: Model, *, source: str) -> pd.DataFrame:
+    """Predict every row of ``frame``; all input columns pass through unchanged, the outputs follow."""
+    model.check_no_clash(list(frame.columns), source)
+    features = model.contract.validate_frame(frame, source=source, with_target=False)
+    outputs = model.output_frame(model.predict_frame(features), frame.index)
+    return pd.concat([frame, outputs], axis=1)
 
 
 def predict_file(settings: Settings, input_path: Path, output_path: Path, tag: str | None = None) -> BatchResult:
@@ -55,6 +37,7 @@ def predict_file(settings: Settings, input_path: Path, output_path: Path, tag: s
         raise DataError(f"{output_path}: the output must not overwrite the input file")
     table_format(output_path)
     frame = read_table(input_path)
-    model_tag, result = predict_frame(frame, settings, tag, source=str(input_path))
+    model = registry.load(settings, tag)
+    result = predict_frame(frame, model, source=str(input_path))
     write_table(result, output_path)
-    return BatchResult(model_tag, len(result), output_path)
+    return BatchResult(model.tag, len(result), output_path)

@@ -2,6 +2,7 @@
 
 Models live in BentoML's store (``BENTOML_HOME``, by default ``.bentoml/`` in the project).
 A sample of the training rows is stored with each version, as the reference for drift checks.
+``load`` gives a stored version as the one ``Model`` object every prediction path uses.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from .contract import Contract
 from .errors import ModelNotFoundError
+from .model import Model
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,8 +69,9 @@ def params_sha256(params: dict[str, Any]) -> str:
 def register(
     settings: Settings,
     contract: Contract,
-    model: Pipeline,
+    pipeline: Pipeline,
     *,
+    estimator: str,
     metrics: dict[str, float],
     data_sha256: str,
     rows: dict[str, int],
@@ -78,15 +81,17 @@ def register(
     params = settings.training.model_dump(mode="json", exclude_none=True)  # BentoML metadata refuses None
     saved = bentoml.sklearn.save_model(
         settings.model_name,
-        model,
+        pipeline,
         labels={
             "git_revision": git_revision(settings.root),
             "data_sha256": data_sha256,
             "params_sha256": params_sha256(params),
         },
         metadata={
+            "task": contract.task,
+            "estimator": estimator,
             "metrics": metrics,
-            "objectives": settings.objectives.floors(),
+            "objectives": settings.objectives.declared(),
             "params": params,
             "rows": rows,
             "data_file": str(settings.data.path),
@@ -136,19 +141,26 @@ def get_model(settings: Settings, tag: str | None = None) -> bentoml.Model:
         ) from None
 
 
-def model_contract(model: bentoml.Model) -> Contract:
-    """The contract a stored model was trained under (its inputs may differ from today's file)."""
-    return Contract.model_validate(model.info.metadata["contract"])
+def stored_contract(entry: bentoml.Model) -> Contract:
+    """The contract a stored version was trained under (its inputs may differ from today's file)."""
+    return Contract.model_validate(entry.info.metadata["contract"])
 
 
-def load_pipeline(model: bentoml.Model) -> Pipeline:
-    """The fitted scikit-learn pipeline of a stored model."""
-    return bentoml.sklearn.load_model(model)
-
-
-def load_reference(model: bentoml.Model) -> pd.DataFrame:
-    """The training sample stored with a model version."""
-    reference = model.custom_objects.get(REFERENCE_SAMPLE)
+def load_entry(entry: bentoml.Model) -> Model:
+    """A store entry as the Model every prediction path uses: pipeline, contract and reference sample."""
+    reference = entry.custom_objects.get(REFERENCE_SAMPLE)
     if not isinstance(reference, pd.DataFrame):
-        raise ModelNotFoundError(f"{model.tag} has no reference sample: register models with `make train`")
-    return reference
+        raise ModelNotFoundError(f"{entry.tag} has no reference sample: register models with `make train`")
+    return Model(
+        tag=str(entry.tag),
+        contract=stored_contract(entry),
+        pipeline=bentoml.sklearn.load_model(entry),
+        reference=reference,
+        labels=dict(entry.info.labels),
+        metadata=dict(entry.info.metadata),
+    )
+
+
+def load(settings: Settings, tag: str | None = None) -> Model:
+    """A stored version by tag (``name:version``, a bare version, or None for latest), loaded."""
+    return load_entry(get_model(settings, tag))

@@ -2,8 +2,8 @@
 
 Start it with ``make serve``. The model is ``MODEL_TAG`` from the model store (default: the
 latest version); its data contract defines the API, so the API always matches the model.
-Requests are batched per event-loop turn (batching.py) and encoded straight to numpy, so a
-worker spends its time on the model, not on per-request DataFrames.
+Requests are batched per event-loop turn (batching.py) and given to the model object as records
+(straight to numpy), so a worker spends its time on the model, not on per-request DataFrames.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from collections import Counter
 from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
-import numpy as np
 from pydantic import BaseModel, Field
 from threadpoolctl import threadpool_limits
 
@@ -24,10 +22,10 @@ from .api_types import ModelInfo, prediction_model, record_model
 from .batching import MicroBatcher
 from .errors import ProjectError
 from .http_guards import ApiKeyMiddleware, BodyLimitMiddleware, load_api_key
-from .observability import PREDICTIONS, SCORES, ValidationMetricsMiddleware, count_prediction_log_failure
+from .model import Model
+from .observability import ValidationMetricsMiddleware, count_prediction_log_failure, observe_predictions
 from .prediction_log import PredictionLog
 from .settings import load_settings
-from .train import RowEncoder
 
 log = logging.getLogger(__name__)
 upstream_patches.apply()
@@ -39,7 +37,7 @@ try:
 except ProjectError as exc:  # fail at once, with the message and not a traceback
     raise SystemExit(f"error: cannot start the service: {exc}") from None
 
-CONTRACT = registry.model_contract(SERVED)
+CONTRACT = registry.stored_contract(SERVED)
 SERVING = SETTINGS.serving
 if TYPE_CHECKING:
     Record = BaseModel
@@ -60,25 +58,20 @@ Records = Annotated[list[Record], Field(min_length=1, max_length=SERVING.max_bat
     logging={"access": dict(enabled=SERVING.access_log)},
     tracing={"sample_rate": 0.0},
 )
-class Classifier:
+class Predictor:
     """Predicts the target of the data contract for one record or a batch."""
 
     model = bentoml.models.BentoModel(str(SERVED.tag))
 
     def __init__(self) -> None:
         self.ready = False
-        # One OpenMP thread per worker: requests run in parallel across workers, and waking a
-        # thread pool for a few rows costs more than it saves (it spun 84% of the CPU here).
-        threadpool_limits(limits=1, user_api="openmp")
-        self.tag = str(self.model.tag)
-        self.classifier = registry.load_pipeline(self.model)[-1]
-        self.classes = [label.item() if isinstance(label, np.generic) else label for label in self.classifier.classes_]
-        self.class_keys = [str(label) for label in self.classes]
-        self.encode = RowEncoder(CONTRACT)
+        # One thread per worker (OpenMP and BLAS, and n_jobs where the estimator has it): requests run
+        # in parallel across workers, and waking a thread pool for a few rows costs more than it saves.
+        threadpool_limits(limits=1)
+        self.predictor: Model = registry.load_entry(self.model).single_threaded()
         self.batcher: MicroBatcher[dict[str, Any], BaseModel] = MicroBatcher(self._predict)
         self.prediction_log = PredictionLog(SETTINGS.prediction_log_dir, on_failure=count_prediction_log_failure)
-        reference = registry.load_reference(self.model)
-        self.classifier.predict_proba(self.encode(reference.head(1).to_dict("records")))  # warm-up
+        self.predictor.predict_frame(self.predictor.reference.head(1))  # warm-up
         # Full collections over BentoML's large, long-lived heap caused the p99 tail: freeze what
         # exists now and collect the young generation less often.
         gc.collect()
@@ -91,19 +84,11 @@ class Classifier:
         return self.ready
 
     def _predict(self, rows: list[dict[str, Any]]) -> list[BaseModel]:
-        probabilities = self.classifier.predict_proba(self.encode(rows))
-        best = probabilities.argmax(axis=1)
-        answers = []
-        for row, scores, index in zip(rows, probabilities.tolist(), best.tolist(), strict=True):
-            label = self.classes[index]
-            SCORES.observe(scores[index])
-            probs = dict(zip(self.class_keys, scores, strict=True))
-            # Built from the model's own outputs, so validation would only re-check what is known.
-            answers.append(Prediction.model_construct(prediction=label, probabilities=probs, model_version=self.tag))
-            row.update(prediction=label, model_version=self.tag)
-        for index, count in Counter(best.tolist()).items():
-            PREDICTIONS.labels(prediction=self.class_keys[index]).inc(count)
-        self.prediction_log.append(rows)
+        predictions = self.predictor.predict_records(rows)
+        observe_predictions(predictions)
+        # Built from the model's own outputs, so validation would only re-check what is known.
+        answers = [Prediction.model_construct(**answer) for answer in self.predictor.answers(predictions)]
+        self.prediction_log.append(self.predictor.log_rows(rows, predictions))
         return answers
 
     @bentoml.api
@@ -123,6 +108,8 @@ class Classifier:
         version = registry.describe(self.model)
         return ModelInfo(
             tag=version.tag,
+            task=self.predictor.task,
+            estimator=version.metadata.get("estimator", "unknown"),
             created=version.created,
             metrics=version.metadata["metrics"],
             labels=version.labels,
@@ -131,7 +118,7 @@ class Classifier:
         )
 
 
-SERVICE: Any = Classifier  # a bentoml.Service at run time; mypy keeps the class type for decorated classes
+SERVICE: Any = Predictor  # a bentoml.Service at run time; mypy keeps the class type for decorated classes
 SERVICE.add_asgi_middleware(ValidationMetricsMiddleware)
 SERVICE.add_asgi_middleware(BodyLimitMiddleware, max_bytes=SERVING.max_body_bytes)
 if api_key := load_api_key():

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,43 +28,98 @@ class DataSettings(_Strict):
     source: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
+# The metrics each task is scored with, and so the objectives it may set.
+TASK_METRICS = {
+    "classification": ("accuracy", "roc_auc", "f1", "precision", "recall"),
+    "regression": ("rmse", "mae", "r2"),
+}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One objective on a metric: a floor (``min_``) or a ceiling (``max_``)."""
+
+    metric: str
+    bound: Literal["min", "max"]
+    value: float
+
+    @property
+    def key(self) -> str:
+        """The setting that declares it, e.g. ``objectives.min_roc_auc``."""
+        return f"objectives.{self.bound}_{self.metric}"
+
+    @property
+    def symbol(self) -> str:
+        """``>=`` for a floor, ``<=`` for a ceiling."""
+        return ">=" if self.bound == "min" else "<="
+
+    def met(self, measured: float | None) -> bool:
+        """Whether a measured value meets the objective; a missing or NaN value never does."""
+        if measured is None or math.isnan(measured):
+            return False
+        return measured >= self.value if self.bound == "min" else measured <= self.value
+
+    def miss(self, measured: float | None) -> str:
+        """The gate's line for a missed objective: metric, measured value and limit."""
+        if measured is None or math.isnan(measured):
+            return f"{self.metric} could not be measured on this data (NaN), so {self.key} = {self.value:g} is not met"
+        side = "below the floor" if self.bound == "min" else "above the ceiling"
+        return f"{self.metric} = {measured:.4f} is {side} {self.key} = {self.value:g}"
+
+
 class Objectives(_Strict):
-    """Floors the hold-out metrics must reach before a model is registered."""
+    """What a model must achieve on the hold-out set before it is registered, and the drift limits.
+
+    Classification sets floors on accuracy, ROC AUC, F1, precision and recall; regression sets
+    ceilings on RMSE and MAE and a floor on R². Only those of the contract's task may be set.
+    """
 
     min_roc_auc: float | None = Field(default=None, ge=0, le=1)
     min_accuracy: float | None = Field(default=None, ge=0, le=1)
     min_f1: float | None = Field(default=None, ge=0, le=1)
     min_precision: float | None = Field(default=None, ge=0, le=1)
     min_recall: float | None = Field(default=None, ge=0, le=1)
+    max_rmse: float | None = Field(default=None, ge=0)
+    max_mae: float | None = Field(default=None, ge=0)
+    min_r2: float | None = Field(default=None, le=1)
     max_drift_share: float = Field(default=0.3, ge=0, le=1)
     drift_thresholds: dict[str, float] = Field(default_factory=dict)
 
-    def floors(self) -> dict[str, float]:
-        """Metric name -> floor, for the objectives that are set."""
-        return {
-            name.removeprefix("min_"): value
-            for name, value in self.model_dump().items()
-            if name.startswith("min_") and value is not None
-        }
+    def limits(self) -> list[Limit]:
+        """The metric objectives that are set, in declaration order."""
+        found = []
+        for key, value in self.model_dump(exclude={"max_drift_share", "drift_thresholds"}).items():
+            if value is not None:
+                bound, _, metric = key.partition("_")
+                found.append(Limit(metric, "min" if bound == "min" else "max", float(value)))
+        return found
 
+    def declared(self) -> dict[str, float]:
+        """The metric objectives that are set, by setting name (``min_roc_auc``: 0.97), as stored with a model."""
+        return {limit.key.removeprefix("objectives."): limit.value for limit in self.limits()}
 
-class ModelParams(_Strict):
-    """HistGradientBoostingClassifier parameters."""
-
-    learning_rate: float = Field(default=0.1, gt=0)
-    max_iter: int = Field(default=100, ge=1)
-    max_leaf_nodes: int | None = Field(default=31, ge=2)
-    min_samples_leaf: int = Field(default=20, ge=1)
-    l2_regularization: float = Field(default=0.0, ge=0)
+    def limits_for(self, task: str) -> list[Limit]:
+        """The limits, after checking each one fits the task; one that does not is a ConfigError naming it."""
+        limits = self.limits()
+        wrong = [limit.key for limit in limits if limit.metric not in TASK_METRICS[task]]
+        if wrong:
+            allowed = ", ".join(f"{'max' if name in ('rmse', 'mae') else 'min'}_{name}" for name in TASK_METRICS[task])
+            raise ConfigError(
+                f"{', '.join(wrong)}: not an objective of {task} (the contract's target decides the task); "
+                f"use {allowed}"
+            )
+        return limits
 
 
 class TrainingSettings(_Strict):
-    """How the data is split and the model fitted."""
+    """How the data is split and which estimator is fitted with which parameters."""
 
     test_size: float = Field(default=0.2, gt=0, lt=1)
     random_state: int = 42
     reference_rows: int = Field(default=1000, ge=1)
-    params: ModelParams = ModelParams()
+    # "module:Class" of a scikit-learn compatible estimator; unset: HistGradientBoosting of the task's kind.
+    estimator: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class ServingSettings(_Strict):

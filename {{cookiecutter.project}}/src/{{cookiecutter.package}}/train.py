@@ -3,82 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OrdinalEncoder
+from sklearn.utils._param_validation import InvalidParameterError
 
 from . import registry
 from .contract import Contract
 from .data import atomic_write, file_sha256, read_table
-from .errors import DataError, GateFailedError
+from .errors import ConfigError, DataError, GateFailedError
+from .estimator import build_pipeline, estimator_path, make_estimator
 from .evaluation import GateResult, check_objectives, score
-from .settings import ModelParams, Settings, TrainingSettings
-
-
-def build_pipeline(contract: Contract, params: ModelParams, random_state: int) -> Pipeline:
-    """Numeric features pass through; categorical ones are encoded with the contract's categories.
-
-    Unknown and missing categories become NaN, which the gradient-boosting model handles natively.
-    """
-    categorical = contract.categorical
-    encoder = OrdinalEncoder(
-        categories=[feature.categories for feature in categorical],
-        handle_unknown="use_encoded_value",
-        unknown_value=np.nan,
-        encoded_missing_value=np.nan,
-    )
-    preprocess = ColumnTransformer(
-        [
-            ("numeric", "passthrough", [feature.name for feature in contract.numeric]),
-            ("categorical", encoder, [feature.name for feature in categorical]),
-        ],
-        verbose_feature_names_out=False,
-    )
-    mask = [False] * len(contract.numeric) + [True] * len(categorical)
-    classifier = HistGradientBoostingClassifier(
-        **params.model_dump(),
-        categorical_features=mask if categorical else None,
-        early_stopping=False,
-        random_state=random_state,
-    )
-    return Pipeline([("preprocess", preprocess), ("classifier", classifier)])
-
-
-class RowEncoder:
-    """Records (mappings) to the classifier's input, as build_pipeline's preprocessing makes it.
-
-    Numeric features as floats, then categorical ones as their index in the contract's
-    categories; missing or unknown values become NaN. The service encodes requests with it
-    instead of building a DataFrame per request; a test holds the two equal.
-    """
-
-    def __init__(self, contract: Contract) -> None:
-        self._numeric = [feature.name for feature in contract.numeric]
-        self._categorical = [
-            (feature.name, {category: float(i) for i, category in enumerate(feature.categories)})
-            for feature in contract.categorical
-        ]
-
-    def __call__(self, rows: Sequence[Mapping[Any, Any]]) -> np.ndarray:
-        """One row of float64 per record."""
-        nan = float("nan")
-        return np.array(
-            [
-                [nan if row[name] is None else row[name] for name in self._numeric]
-                + [codes.get(row[name], nan) for name, codes in self._categorical]
-                for row in rows
-            ],
-            dtype=np.float64,
-        ).reshape(len(rows), len(self._numeric) + len(self._categorical))
+from .model import Model
+from .settings import Limit, Settings, TrainingSettings
 
 
 @dataclass(frozen=True)
@@ -91,12 +31,35 @@ class Split:
     y_test: pd.Series
 
 
+def min_class_rows(test_size: float) -> int:
+    """Rows a class needs so that a stratified split puts at least one in each part."""
+    return max(2, math.ceil(1 / test_size), math.ceil(1 / (1 - test_size)))
+
+
+def _check_classes(labels: pd.Series, contract: Contract, training: TrainingSettings) -> None:
+    """Every class seen must be able to land in both parts of the split; else a DataError with the fix."""
+    name = contract.target.name
+    counts = labels.value_counts()
+    if len(counts) < 2:
+        raise DataError(f"{name}: the training data holds a single class; a classifier needs two")
+    needed = min_class_rows(training.test_size)
+    rare = counts[counts < needed]
+    if not rare.empty:
+        listed = ", ".join(f"{label!r} has {count} rows" for label, count in rare.items())
+        raise DataError(
+            f"{name}: {listed}; each class needs at least {needed} rows to appear in both the training and the "
+            f"hold-out part (training.test_size = {training.test_size}): add rows, merge or drop the class, "
+            "or raise test_size"
+        )
+
+
 def split(frame: pd.DataFrame, contract: Contract, training: TrainingSettings) -> Split:
-    """A seeded split, stratified by class when every class has at least two rows."""
+    """A seeded split, stratified by class for classification."""
     labels = frame[contract.target.name]
-    if labels.nunique() < 2:
-        raise DataError(f"{contract.target.name}: the training data holds a single class; a classifier needs two")
-    stratify = labels if labels.value_counts().min() >= 2 else None
+    stratify = None
+    if contract.task == "classification":
+        _check_classes(labels, contract, training)
+        stratify = labels
     train, test, y_train, y_test = train_test_split(
         frame[contract.feature_names],
         labels,
@@ -126,23 +89,37 @@ def _gate_or_raise(gate: GateResult, what: str) -> None:
         raise GateFailedError(f"quality gate failed: {what}\n{lines}")
 
 
+def fit(settings: Settings, contract: Contract, parts: Split) -> Model:
+    """Fit the configured estimator in its pipeline on the training part (not yet registered)."""
+    pipeline = build_pipeline(contract, make_estimator(settings.training, contract.task))
+    unregistered = Model(f"{settings.model_name}:unregistered", contract, pipeline, parts.train.head(0))
+    try:
+        pipeline.fit(unregistered.frame_matrix(parts.train), contract.coerce_target(parts.y_train).to_numpy())
+    except InvalidParameterError as exc:
+        raise ConfigError(f"training.params: {exc}") from None
+    return unregistered
+
+
 def train(settings: Settings, contract: Contract) -> str:
     """Train, evaluate on the hold-out set, write metrics.json, gate, register; returns the tag."""
     path = settings.data_path
+    limits = settings.objectives.limits_for(contract.task)
+    make_estimator(settings.training, contract.task)  # bad settings fail before the data is read
     frame = load_training_table(path, contract)
     data_sha256 = file_sha256(path)
     parts = split(frame, contract, settings.training)
-    model = build_pipeline(contract, settings.training.params, settings.training.random_state)
-    model.fit(parts.train, parts.y_train)
-    metrics = score(model, parts.test, parts.y_test, contract.target)
-    gate = check_objectives(metrics, settings.objectives)
+    model = fit(settings, contract, parts)
+    metrics = score(model, parts.test, parts.y_test)
+    gate = check_objectives(metrics, limits)
     rows = {"train": len(parts.train), "test": len(parts.test)}
     write_metrics(
         settings.metrics_path,
         {
             "model_name": settings.model_name,
+            "task": contract.task,
+            "estimator": estimator_path(settings.training, contract.task),
             "metrics": metrics,
-            "objectives": settings.objectives.floors(),
+            "objectives": settings.objectives.declared(),
             "passed": gate.passed,
             "failures": gate.failures,
             "data_sha256": data_sha256,
@@ -157,7 +134,8 @@ def train(settings: Settings, contract: Contract) -> str:
     return registry.register(
         settings,
         contract,
-        model,
+        model.pipeline,
+        estimator=estimator_path(settings.training, contract.task),
         metrics=metrics,
         data_sha256=data_sha256,
         rows=rows | {"reference": len(reference)},
@@ -173,6 +151,7 @@ class Evaluation:
     rows: int
     scope: str
     metrics: dict[str, float]
+    limits: list[Limit]
     gate: GateResult
 
 
@@ -183,16 +162,17 @@ def evaluate(settings: Settings, tag: str | None, data_path: Path | None) -> Eva
     model's own split are scored, which reproduces its training metrics; any other file is
     scored whole.
     """
-    model = registry.get_model(settings, tag)
-    contract = registry.model_contract(model)
+    model = registry.load(settings, tag)
+    contract = model.contract
+    limits = settings.objectives.limits_for(contract.task)
     path = data_path or settings.data_path
     frame = load_training_table(path, contract)
     features, labels, scope = frame[contract.feature_names], frame[contract.target.name], "all rows"
-    if file_sha256(path) == model.info.labels.get("data_sha256"):
-        parts = split(frame, contract, TrainingSettings.model_validate(model.info.metadata["params"]))
+    if file_sha256(path) == model.labels.get("data_sha256"):
+        parts = split(frame, contract, TrainingSettings.model_validate(model.metadata["params"]))
         features, labels, scope = parts.test, parts.y_test, "hold-out rows of the training split"
-    metrics = score(registry.load_pipeline(model), features, labels, contract.target)
-    return Evaluation(str(model.tag), len(features), scope, metrics, check_objectives(metrics, settings.objectives))
+    metrics = score(model, features, labels)
+    return Evaluation(model.tag, len(features), scope, metrics, limits, check_objectives(metrics, limits))
 
 
 def gate_evaluation(evaluation: Evaluation) -> None:
