@@ -27,7 +27,7 @@ AWKWARD_PEOPLE = [
 def option_matrix() -> list[dict[str, Any]]:
     """Every value of every choice appears at least once, in a linear number of bakes.
 
-    Each choice cycles through its values independently (the full product would be 54
+    Each choice cycles through its values independently (the full product would be 108
     bakes of the same files); the people and names cycle alongside, and init_git alternates.
     """
     rows = max(len(AWKWARD_PEOPLE), *(len(values) for values in CHOICES.values()))
@@ -46,7 +46,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "config" in metafunc.fixturenames:
         matrix = option_matrix()[:1] if metafunc.config.getoption("--fast") else option_matrix()
-        ids = [f"{c['license']}-{c['deploy_target']}-py{c['python_version']}-git{int(c['init_git'])}" for c in matrix]
+        ids = [
+            f"{c['task']}-{c['license']}-{c['deploy_target']}-py{c['python_version']}-git{int(c['init_git'])}"
+            for c in matrix
+        ]
         metafunc.parametrize("config", matrix, ids=ids)
 
 

@@ -18,15 +18,27 @@ from .conftest import TEMPLATE
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 MODULES = [
     "__init__", "api_types", "batching", "cli", "contract", "data", "docs_pages", "drift", "drift_data",
-    "drift_report", "errors", "evaluation", "http_guards", "observability", "predict", "prediction_log", "registry",
-    "service", "settings", "train", "upstream_patches",
+    "drift_report", "errors", "estimator", "evaluation", "http_guards", "model", "observability", "predict",
+    "prediction_log", "registry", "service", "settings", "starter_data", "train", "upstream_patches",
 ]  # fmt: skip
 # Tests mirror the modules; the service has three tiers (test_service, test_serve, test_fuzz), which
-# also cover errors and observability; test_drift covers the report it builds with drift_report.
+# also cover errors and observability; test_drift covers the report it builds with drift_report;
+# starter_data (one loader, a different one per task) runs in test_cli's `data` and feeds the fixtures.
 TESTS = [
     "__init__", "conftest", "support", "test_serve", "test_fuzz",
-    *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors", "observability", "drift_report"}),
+    *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors", "observability", "drift_report", "starter_data"}),
 ]  # fmt: skip
+# Files that differ by task: the template holds `<stem>.<task><suffix>` of each, the hook keeps one.
+VARIANTS = [
+    "src/{{cookiecutter.package}}/starter_data.py", "config/contract.yaml",
+    "docs/snippets/contract-table.md", "docs/snippets/objectives-table.md", "docs/snippets/intended-use.md",
+]  # fmt: skip
+TARGETS = {"classification": ("malignant", "categorical"), "regression": ("progression", "numeric")}
+DATA_PATHS = {"classification": "data/breast_cancer.csv", "regression": "data/diabetes.csv"}
+TASK_OBJECTIVES = {
+    "classification": {"min_accuracy", "min_roc_auc", "min_f1", "min_precision", "min_recall"},
+    "regression": {"max_rmse", "max_mae", "min_r2"},
+}
 # Hand-written pages; docs/model-card.md is written by `make docs` from the model store (git-ignored).
 DOCS_PAGES = [
     "index", "getting-started", "contract", "training", "serving", "batch", "deployment", "monitoring", "runbook",
@@ -106,9 +118,44 @@ def test_every_yaml_file_parses(baked: tuple[Path, dict[str, Any]]) -> None:
     documents = {
         path.name: yaml.safe_load(path.read_text()) for path in root.rglob("*.y*ml") if ".git" not in path.parts
     }
-    assert documents["project.yaml"]["model_name"] == context["package"]
-    assert documents["project.yaml"]["data"]["source"] == f"{context['package']}.data:load_breast_cancer"
-    assert documents["contract.yaml"]["target"]["name"] == "malignant"
+    project, target = documents["project.yaml"], documents["contract.yaml"]["target"]
+    task = context["task"]
+    assert project["model_name"] == context["package"]
+    assert project["data"] == {"path": DATA_PATHS[task], "source": f"{context['package']}.starter_data:load"}
+    assert (target["name"], target["type"]) == TARGETS[task]
+    metric_objectives = {key for key in project["objectives"] if key not in {"max_drift_share", "drift_thresholds"}}
+    assert metric_objectives, "the quality gate has no objective"
+    assert metric_objectives <= TASK_OBJECTIVES[task]
+    suffix = "Regressor" if task == "regression" else "Classifier"
+    assert project["training"]["estimator"] == f"sklearn.ensemble:HistGradientBoosting{suffix}"
+    assert project["training"]["params"]["early_stopping"] is False
+
+
+def test_the_task_keeps_its_own_variant_of_each_file(baked: tuple[Path, dict[str, Any]]) -> None:
+    """Each variant path holds the chosen task's file as the template has it (they hold no Jinja)."""
+    root, context = baked
+    for relative in VARIANTS:
+        path = Path(relative)
+        source = TEMPLATE / "{{cookiecutter.project}}" / path.with_name(f"{path.stem}.{context['task']}{path.suffix}")
+        kept = root / relative.replace("{{cookiecutter.package}}", context["package"])
+        assert kept.read_text(encoding="utf-8") == source.read_text(encoding="utf-8"), relative
+    leftovers = [p for p in root.rglob("*") if any(f".{task}." in p.name for task in TARGETS)]
+    assert leftovers == []
+
+
+def test_the_generated_tests_name_nothing_of_the_starter_data(baked: tuple[Path, dict[str, Any]]) -> None:
+    """The suite follows the project's contract, so it still passes once a user's own contract replaces it."""
+    root, _ = baked
+    contract = yaml.safe_load((root / "config" / "contract.yaml").read_text(encoding="utf-8"))
+    project = yaml.safe_load((root / "config" / "project.yaml").read_text(encoding="utf-8"))
+    starter = {feature["name"] for feature in contract["features"]} | {contract["target"]["name"]}
+    starter |= {Path(project["data"]["path"]).stem, "load_breast_cancer", "load_diabetes"}
+    named = {
+        (str(path.relative_to(root)), word)
+        for path in (root / "tests").glob("*.py")
+        for word in set(re.findall(r"\w+", path.read_text(encoding="utf-8"))) & starter
+    }
+    assert named == set()
 
 
 def test_the_license_matches_the_choice(baked: tuple[Path, dict[str, Any]]) -> None:

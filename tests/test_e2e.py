@@ -35,6 +35,19 @@ def make(project: Path, *targets: str, offline: bool = False) -> str:
     return done.stdout + done.stderr
 
 
+def rehearse_ci(project: Path) -> None:
+    """The project's ci.yml, step by step (lint, hooks, test, train, build): every step must pass."""
+    rehearsal = subprocess.run(
+        [sys.executable, str(TEMPLATE / "scripts" / "rehearse_ci.py"), str(project)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1200,
+    )
+    assert rehearsal.returncode == 0, rehearsal.stdout + rehearsal.stderr
+    assert rehearsal.stdout.count("  ok  ") >= 8
+
+
 def stored_model(project: Path, package: str) -> tuple[str, dict[str, Any]]:
     """The latest version in the project's own model store, and its model.yaml."""
     store = project / ".bentoml" / "models" / package
@@ -65,15 +78,7 @@ def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(installed_default: Path) -> None:
     project = installed_default
-    rehearsal = subprocess.run(
-        [sys.executable, str(TEMPLATE / "scripts" / "rehearse_ci.py"), str(project)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=1200,
-    )
-    assert rehearsal.returncode == 0, rehearsal.stdout + rehearsal.stderr  # ci.yml: lint, hooks, test, train, build
-    assert rehearsal.stdout.count("  ok  ") >= 8
+    rehearse_ci(project)
     make(project, "models", "predict", "export")
     make(project, "drift", "CURRENT=predictions/breast_cancer.csv")  # batch output: versions and labels
     started = time.perf_counter()
@@ -129,6 +134,66 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
         ["hadolint", "--failure-threshold", "error", str(dockerfile)], capture_output=True, text=True, check=False
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.slow
+def test_a_regression_project_passes_its_ci_rehearsal_then_predicts_drifts_and_documents_numbers(
+    tmp_path: Path,
+) -> None:
+    answers = {
+        "project_name": 'Zoë\'s "Dose" Progression',
+        "description": 'Predicts "progression" \\ one year on',
+        "task": "regression",
+        "author_name": "Łukasz O'Connor",
+        "license": "Apache-2.0",
+    }
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=answers, output_dir=str(tmp_path)))
+    package = project.name.replace("-", "_")
+    assert package == "zoe_s_dose_progression"
+    rehearse_ci(project)
+    make(project, "predict", "drift", "docs", "CURRENT=predictions/diabetes.csv")  # drift of labelled batch output
+    objectives = yaml.safe_load((project / "config" / "project.yaml").read_text())["objectives"]
+    target = yaml.safe_load((project / "config" / "contract.yaml").read_text())["target"]
+    assert (target["name"], target["type"]) == ("progression", "numeric")
+
+    version, info = stored_model(project, package)
+    tag = f"{package}:{version}"
+    metadata = info["metadata"]
+    assert (metadata["task"], metadata["estimator"]) == ("regression", "sklearn.ensemble:HistGradientBoostingRegressor")
+    assert set(metadata["metrics"]) == {"rmse", "mae", "r2"}
+    assert metadata["metrics"]["rmse"] <= objectives["max_rmse"]
+    assert metadata["metrics"]["r2"] >= objectives["min_r2"]
+    data = project / "data" / "diabetes.csv"
+    assert info["labels"]["data_sha256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+
+    with (project / "predictions" / "diabetes.csv").open(newline="") as handle:
+        predictions = list(csv.DictReader(handle))
+    assert len(predictions) == 442
+    columns = list(predictions[0])
+    assert columns[-2:] == ["prediction", "model_version"]
+    assert not [name for name in columns if name.startswith("probability_")]
+    assert {row["model_version"] for row in predictions} == {tag}
+    values = [float(row["prediction"]) for row in predictions]
+    assert len(set(values)) > 100  # numbers, not a handful of classes
+    errors = [value - float(row["progression"]) for value, row in zip(values, predictions, strict=True)]
+    assert (sum(error * error for error in errors) / len(errors)) ** 0.5 <= objectives["max_rmse"]
+
+    drift = json.loads((project / "reports" / "drift" / "latest" / "summary.json").read_text())
+    assert (drift["model_version"], drift["task"]) == (tag, "regression")
+    assert (drift["drift_detected"], drift["current"]["rows"]) == (False, 442)
+    assert set(drift["quality"]["metrics"]) == {"rmse", "mae", "r2"}  # the labelled batch output was scored
+    assert drift["quality"]["failures"] == []
+
+    assert_model_card(project, tag, info)
+    card = (project / "docs" / "model-card.md").read_text()
+    assert "| task | regression |" in card
+    assert f"| rmse | {metadata['metrics']['rmse']:.4f} | <= {objectives['max_rmse']:g} | yes |" in card
+    assert "rmse" in (project / "site" / "model-card" / "index.html").read_text()
+    assert "progression" in (project / "site" / "contract" / "index.html").read_text()
+    committed = subprocess.run(  # the regression snippets the template ships are what `make docs` writes
+        ["git", "status", "--porcelain", "docs/snippets"], cwd=project, capture_output=True, text=True, check=True
+    )
+    assert committed.stdout == ""
 
 
 @pytest.mark.slow

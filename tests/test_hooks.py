@@ -11,7 +11,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from .conftest import TEMPLATE
+from .conftest import CHOICES, TEMPLATE
 
 
 @pytest.mark.parametrize(
@@ -59,6 +59,13 @@ def test_the_project_name_is_free_text_and_the_rest_derives_from_it(cookies: Any
     result = cookies.bake(extra_context={"project_name": 'Ana\'s "Churn" Model 2'})
     assert result.exit_code == 0, result.exception
     assert (result.context["project"], result.context["package"]) == ("ana-s-churn-model-2", "ana_s_churn_model_2")
+
+
+def test_the_post_generation_hook_knows_every_task() -> None:
+    """Its TASKS lists the variant files it renames or deletes: a new task in cookiecutter.json needs its entry."""
+    hook = (TEMPLATE / "hooks" / "post_gen_project.py").read_text(encoding="utf-8")
+    listed = ", ".join(f'"{task}"' for task in CHOICES["task"])
+    assert f"TASKS = ({listed})" in hook
 
 
 def without_git_identity(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:

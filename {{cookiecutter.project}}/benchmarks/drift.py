@@ -52,16 +52,16 @@ def make_project(folder: Path) -> str:
     """A project folder with a 30-feature contract and a model registered in its own store."""
     from {{ cookiecutter.package }} import registry
     from {{ cookiecutter.package }}.contract import load_contract
-    from {{ cookiecutter.package }}.settings import ModelParams, load_settings
-    from {{ cookiecutter.package }}.train import build_pipeline
+    from {{ cookiecutter.package }}.estimator import build_pipeline, estimator_path, make_estimator
+    from {{ cookiecutter.package }}.settings import TrainingSettings, load_settings
 
     config = folder / "config"
     config.mkdir(parents=True)
-    contract = {
+    declared = {
         "target": {"name": "label", "classes": [0, 1], "positive_class": 1},
         "features": [{"name": name, "type": "numeric"} for name in FEATURES],
     }
-    (config / "contract.yaml").write_text(yaml.safe_dump(contract))
+    (config / "contract.yaml").write_text(yaml.safe_dump(declared))
     settings = {
         "model_name": "bench",
         "contract": "config/contract.yaml",
@@ -75,12 +75,15 @@ def make_project(folder: Path) -> str:
     reference = synthetic(REFERENCE_ROWS, shift=0.0, seed=1).drop(columns="timestamp")
     noise = np.random.default_rng(2).standard_normal(len(reference))
     reference["label"] = (reference["f00"] + reference["f01"] + noise > 0).astype("int64")
-    pipeline = build_pipeline(load_contract(config / "contract.yaml"), ModelParams(max_iter=30), 0)
-    pipeline.fit(reference[FEATURES], reference["label"])
+    contract = load_contract(config / "contract.yaml")
+    training = TrainingSettings(params={"max_iter": 30, "early_stopping": False})
+    pipeline = build_pipeline(contract, make_estimator(training, contract.task))
+    pipeline.fit(reference[FEATURES].to_numpy(), reference["label"])  # the raw feature matrix, all numeric
     return registry.register(
         loaded,
-        load_contract(config / "contract.yaml"),
+        contract,
         pipeline,
+        estimator=estimator_path(training, contract.task),
         metrics={},
         data_sha256="synthetic",
         rows={"train": len(reference)},
@@ -127,7 +130,7 @@ def worker(method: str, project: Path, current: Path) -> dict[str, Any]:
 
     importlib.import_module("{{ cookiecutter.package }}.drift_report")  # its Evidently imports are not timed
     settings = load_settings(project / "config" / "project.yaml")
-    reference = registry.load_reference(registry.get_model(settings))[FEATURES]
+    reference = registry.load(settings).reference[FEATURES]
 
     def project_check() -> list[str]:
         drifted: list[str] = check_drift(settings, current).summary["drifted_features"]

@@ -2,8 +2,9 @@
 
 Both run with the service's worker count on loopback; wrk sends single records at 1, 8, 32 and
 64 concurrent connections and batches of 128 records at 8 connections. Also prints the model's
-own in-process time for 1 and 128 rows, the floor for any server. Needs `wrk` (Debian: apt-get
-install wrk). Bounded: every run lasts BENCH_SECONDS (default 8) and only targets 127.0.0.1.
+own in-process time for 1 and 128 rows (from records and from a DataFrame), the floor for any
+server. Needs `wrk` (Debian: apt-get install wrk). Bounded: every run lasts BENCH_SECONDS
+(default 8) and only targets 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from {{ cookiecutter.package }} import registry
+from {{ cookiecutter.package }}.model import Model
 from {{ cookiecutter.package }}.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,20 +94,25 @@ def wrk(url: str, connections: int, body: Path, script: Path) -> dict[str, float
     return {"rps": float(rps), "p50": float(p50), "p99": float(p99), "errors": int(non2xx) + int(errors)}
 
 
-def model_floor(stored: Any, rows: list[dict[str, float]]) -> dict[int, float]:
-    """Milliseconds per ``predict_proba`` on a DataFrame of 1 and of 128 rows, in process."""
+def model_floor(model: Model, rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Milliseconds per prediction of 1 and of 128 rows in process, from records and from a DataFrame.
+
+    Records are the service's path; a DataFrame per request is the baseline's.
+    """
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
-    pipeline = registry.load_pipeline(stored)
+    def from_frame(some: list[dict[str, Any]]) -> object:
+        return model.predict_frame(pd.DataFrame(some))
+
     floor = {}
-    with threadpool_limits(limits=1, user_api="openmp"):
+    with threadpool_limits(limits=1):
         for size in (1, BATCH_ROWS):
-            frame = pd.DataFrame(rows[:size])
-            start = time.perf_counter()
-            for _ in range(200):
-                pipeline.predict_proba(frame)
-            floor[size] = (time.perf_counter() - start) / 200 * 1000
+            for path, call in (("records", model.predict_records), ("frame", from_frame)):
+                start = time.perf_counter()
+                for _ in range(200):
+                    call(rows[:size])
+                floor[f"{path} {size}"] = (time.perf_counter() - start) / 200 * 1000
     return floor
 
 
@@ -115,10 +122,9 @@ def main() -> None:
         sys.exit("wrk is not installed: `sudo apt-get install wrk` (or your OS's package), then re-run")
     settings = load_settings(ROOT / "config" / "project.yaml")
     registry.use_project_store(settings)
-    stored = registry.get_model(settings, os.environ.get("MODEL_TAG") or None)
-    contract = registry.model_contract(stored)
-    reference = registry.load_reference(stored)[contract.feature_names]
-    rows = [{str(k): float(v) for k, v in row.items()} for row in reference.head(BATCH_ROWS).to_dict("records")]
+    model = registry.load(settings, os.environ.get("MODEL_TAG") or None)
+    features = model.reference[model.contract.feature_names].head(BATCH_ROWS).astype(object)
+    rows = [{str(k): None if v != v else v for k, v in row.items()} for row in features.to_dict("records")]
     workers = settings.serving.workers
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-serve-"))
@@ -126,7 +132,7 @@ def main() -> None:
     (scratch / "one.json").write_text(json.dumps(rows[0]))
     (scratch / "batch.json").write_text(json.dumps(rows))
     env = {key: value for key, value in os.environ.items() if key not in ("API_KEY", "API_KEY_FILE")}
-    env |= {"MODEL_TAG": str(stored.tag), "PREDICTION_LOG_DIR": str(scratch / "log"), "OMP_NUM_THREADS": "1"}
+    env |= {"MODEL_TAG": model.tag, "PREDICTION_LOG_DIR": str(scratch / "log"), "OMP_NUM_THREADS": "1"}
     cli = str(Path(sys.executable).with_name("{{ cookiecutter.package }}"))
     uvicorn = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_baseline:app", "--workers", str(workers)]
     servers: dict[str, Callable[[int], tuple[list[str], dict[str, str], str]]] = {
@@ -158,8 +164,12 @@ def main() -> None:
             print(f"{run:<18}{name:<9}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.1f}{r['errors']:>8.0f}{rows_s}")
     ratio = results["bentoml"]["single c=32"]["rps"] / results["fastapi"]["single c=32"]["rps"]
     print(f"\nbentoml / fastapi at 32 connections: {ratio:.1f}x")
-    floor = model_floor(stored, rows)
-    print(f"model alone, in process (1 OpenMP thread): {floor[1]:.2f} ms for 1 row, {floor[BATCH_ROWS]:.2f} ms for 128")
+    floor = model_floor(model, rows)
+    print(
+        f"model alone, in process (1 thread): records {floor['records 1']:.2f} ms for 1 row, "
+        f"{floor[f'records {BATCH_ROWS}']:.2f} ms for {BATCH_ROWS}; DataFrame {floor['frame 1']:.2f} ms and "
+        f"{floor[f'frame {BATCH_ROWS}']:.2f} ms"
+    )
     shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -11,6 +11,9 @@ os.environ["BENTOML_HOME"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"]
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ["PREDICTION_LOG_DIR"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "prediction-log")
 os.environ["API_KEY"] = "test-key"  # pragma: allowlist secret  (tests serve with authentication on)
+# One OpenMP thread per test process (read when scikit-learn loads): xdist already runs a process per
+# core, and HistGradientBoosting's threads competing across processes made training several times slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import importlib
 from collections.abc import Callable
@@ -21,22 +24,33 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package }}.contract import Contract, load_contract
-from {{ cookiecutter.package }}.data import load_breast_cancer, write_table
+from {{ cookiecutter.package }}.contract import Contract
+from {{ cookiecutter.package }}.data import write_table
 from {{ cookiecutter.package }}.settings import Settings
 from {{ cookiecutter.package }}.train import train
 
-from .support import ROOT, settings_in
+from .support import (
+    MULTICLASS,
+    PROJECT_CONTRACT,
+    REGRESSION,
+    passing_objectives,
+    records_of,
+    settings_in,
+    synthetic_frame,
+    train_on,
+)
 
 
 @pytest.fixture(scope="session")
 def contract() -> Contract:
-    return load_contract(ROOT / "config" / "contract.yaml")
+    """The project's own data contract (config/contract.yaml)."""
+    return PROJECT_CONTRACT
 
 
 @pytest.fixture(scope="session")
-def breast_cancer() -> pd.DataFrame:
-    return load_breast_cancer()
+def frame(contract: Contract) -> pd.DataFrame:
+    """Labelled synthetic rows of the project's contract, with a learnable target."""
+    return synthetic_frame(contract, 600, seed=0)
 
 
 @pytest.fixture
@@ -45,12 +59,10 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture(scope="session")
-def trained(
-    tmp_path_factory: pytest.TempPathFactory, contract: Contract, breast_cancer: pd.DataFrame
-) -> tuple[Settings, str]:
-    """One model trained on the default data, shared by the tests that only read it."""
-    settings = settings_in(tmp_path_factory.mktemp("trained"))
-    write_table(breast_cancer, settings.data_path)
+def trained(tmp_path_factory: pytest.TempPathFactory, contract: Contract, frame: pd.DataFrame) -> tuple[Settings, str]:
+    """One model of the project's contract trained on ``frame``, shared by the tests that only read it."""
+    settings = settings_in(tmp_path_factory.mktemp("trained"), objectives=passing_objectives(contract))
+    write_table(frame, settings.data_path)
     return settings, train(settings, contract)
 
 
@@ -68,6 +80,24 @@ def asgi_app(service_module: ModuleType) -> Any:
 
 
 @pytest.fixture(scope="session")
-def record(breast_cancer: pd.DataFrame, contract: Contract) -> dict[str, float]:
-    """One valid API record: the first row of the default data."""
-    return {name: float(breast_cancer.iloc[0][name]) for name in contract.feature_names}
+def records(frame: pd.DataFrame, contract: Contract) -> list[dict[str, Any]]:
+    """Valid API records: the features of ``frame``'s rows."""
+    return records_of(frame, contract)
+
+
+@pytest.fixture(scope="session")
+def record(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One valid API record."""
+    return records[0]
+
+
+@pytest.fixture(scope="session")
+def regression_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
+    """A model of the small REGRESSION contract of support.py, whatever the project's own task."""
+    return train_on(tmp_path_factory.mktemp("regression"), REGRESSION, model_name="test-regression")
+
+
+@pytest.fixture(scope="session")
+def multiclass_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
+    """A model of the three-class MULTICLASS contract of support.py."""
+    return train_on(tmp_path_factory.mktemp("multiclass"), MULTICLASS, model_name="test-multiclass")

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from {{ cookiecutter.package }}.api_types import prediction_model, record_model
 
-from .support import MIXED
+from .support import MIXED, MULTICLASS, REGRESSION
 
 
 def test_records_follow_the_contract_types_ranges_and_categories() -> None:
@@ -42,3 +42,35 @@ def test_predictions_carry_a_contract_class_and_the_model_version() -> None:
     assert answer.model_dump()["prediction"] == "yes"
     with pytest.raises(ValidationError):
         prediction(prediction="maybe", probabilities={}, model_version="m:1")
+
+
+def test_a_regression_prediction_is_a_number_without_probabilities() -> None:
+    prediction = prediction_model(REGRESSION)
+    assert list(prediction.model_fields) == ["prediction", "model_version"]
+    answer = prediction(prediction=412.5, model_version="m:1")
+    assert answer.model_dump() == {"prediction": 412.5, "model_version": "m:1"}
+    with pytest.raises(ValidationError):
+        prediction(prediction="high", model_version="m:1")
+
+
+def test_the_answer_schema_follows_the_task() -> None:
+    classification = prediction_model(MULTICLASS).model_json_schema()
+    assert classification["required"] == ["prediction", "probabilities", "model_version"]
+    assert classification["properties"]["prediction"]["enum"] == ["a", "b", "c"]
+    assert classification["properties"]["prediction"]["description"] == "Predicted species"
+    assert classification["properties"]["probabilities"]["additionalProperties"] == {"type": "number"}
+    regression = prediction_model(REGRESSION).model_json_schema()
+    assert regression["required"] == ["prediction", "model_version"]
+    assert regression["properties"]["prediction"]["type"] == "number"
+    assert regression["properties"]["prediction"]["description"] == "Predicted price"
+    assert "probabilities" not in regression["properties"]
+
+
+def test_the_record_schema_of_a_regression_contract_has_open_bounds_and_nulls() -> None:
+    schema = record_model(REGRESSION).model_json_schema()
+    assert list(schema["properties"]) == ["area", "building_age", "district"]
+    assert schema["required"] == ["area", "district"]
+    building_age = schema["properties"]["building_age"]
+    assert building_age["anyOf"][0] == {"minimum": 0.0, "type": "number"}
+    assert building_age["anyOf"][1] == {"type": "null"}
+    assert schema["properties"]["district"]["enum"] == ["centre", "suburb", "rural"]

@@ -1,17 +1,27 @@
+"""The command line on a fresh copy of the project's config: the whole flow, and an exit code for each failure."""
+
 from __future__ import annotations
 
-import functools
+import json
 import re
 import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from {{ cookiecutter.package }}.cli import main
+from {{ cookiecutter.package }}.api_types import record_model
+from {{ cookiecutter.package }}.cli import main, short_revision
+from {{ cookiecutter.package }}.contract import Contract
+from {{ cookiecutter.package }}.data import read_table
+from {{ cookiecutter.package }}.settings import Objectives
 
-from .support import MIXED, ROOT, mixed_frame
+from .support import MIXED, PROJECT_CONTRACT, ROOT, passing_objectives, synthetic_frame
 
 
 @pytest.fixture
@@ -25,6 +35,38 @@ def run(project: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["--config", str(project / "config" / "project.yaml"), *args])
 
 
+def configure(project: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """Edit config/project.yaml as data; returns the settings written."""
+    path = project / "config" / "project.yaml"
+    raw = yaml.safe_load(path.read_text())
+    change(raw)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return raw  # type: ignore[no-any-return]
+
+
+def gate_on(objectives: Objectives) -> Callable[[dict[str, Any]], None]:
+    """Replace the metric objectives, keeping the drift ones."""
+
+    def change(raw: dict[str, Any]) -> None:
+        drift = {k: v for k, v in raw["objectives"].items() if k in ("max_drift_share", "drift_thresholds")}
+        raw["objectives"] = objectives.declared() | drift
+
+    return change
+
+
+def write_data(project: Path, raw: dict[str, Any], frame: pd.DataFrame) -> Path:
+    path = Path(project, raw["data"]["path"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def git(project: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=project, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+MEASURED = r"-?\d+\.\d{4}"  # a metric as the gate prints it
 COMMANDS = [
     "data",
     "validate",
@@ -32,6 +74,7 @@ COMMANDS = [
     "evaluate",
     "predict",
     "models",
+    "example",
     "drift",
     "docs",
     "dockerfile",
@@ -47,27 +90,64 @@ def test_every_command_has_help_with_the_exit_codes(command: list[str]) -> None:
     assert "Exit codes: 0 ok, 1 a check failed (quality gate, drift), 2 bad input." in result.output
 
 
-def test_the_whole_flow_exits_zero(project: Path) -> None:
-    config = project / "config" / "project.yaml"  # a model name no other test registers in the shared store
-    config.write_text(re.sub(r"^model_name: .*$", "model_name: whole_flow", config.read_text(), flags=re.MULTILINE))
-    assert run(project, "models").output.startswith("no versions of whole_flow")
-    for command in (["data"], ["validate"], ["train"], ["models"], ["predict"], ["evaluate"]):
-        result = run(project, *command)
+def test_data_writes_the_configured_source_and_validate_accepts_it(project: Path) -> None:
+    raw = configure(project, lambda raw: None)
+    result = run(project, "data")
+    assert result.exit_code == 0, result.output
+    written = read_table(project / raw["data"]["path"])
+    assert result.output == f"wrote {len(written)} rows to {project / raw['data']['path']}\n"
+    validated = run(project, "validate")
+    assert validated.exit_code == 0, validated.output
+    assert validated.output.startswith(f"ok: {len(written)} rows of ")
+
+
+def test_the_whole_flow_exits_zero_and_records_a_dirty_revision(project: Path, contract: Contract) -> None:
+    git(project, "init", "-b", "main")
+    git(project, "add", "config")
+    git(project, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-m", "first")
+    head = git(project, "rev-parse", "HEAD")
+
+    def change(raw: dict[str, Any]) -> None:  # a model name no other test registers in the shared store
+        raw["model_name"] = "whole-flow"
+        gate_on(passing_objectives(contract))(raw)
+
+    raw = configure(project, change)  # a tracked file changed: the revision is dirty
+    data = write_data(project, raw, synthetic_frame(contract, 300))
+    assert run(project, "models").output.startswith("no versions of whole-flow yet")
+    outputs = {}
+    for command in ("validate", "train", "models", "predict", "evaluate", "example"):
+        result = run(project, command)
         assert result.exit_code == 0, result.output
-    assert (project / "data" / "breast_cancer.csv").is_file()
+        outputs[command] = result.output
+    record_model(contract).model_validate_json(outputs["example"])  # a request the API accepts
+    assert len(json.loads(run(project, "example", "--rows", "3").output)) == 3
+    assert f"git {head[:12]}-dirty)" in outputs["train"]
+    header, row = outputs["models"].splitlines()
+    assert header.split()[:4] == ["tag", "created", "(UTC)", "task"]
+    assert re.search(rf"^whole-flow:\S+\s+\S+ \S+\s+{contract.task}\s.*{head[:12]}-dirty$", row)
+    assert outputs["evaluate"].endswith("all objectives met\n")
     assert (project / "reports" / "metrics.json").is_file()
-    assert (project / "predictions" / "breast_cancer.csv").is_file()
+    scored = read_table(project / "predictions" / data.name)
+    assert len(scored) == 300
+    assert "prediction" in scored.columns
 
 
-def test_a_failed_gate_exits_one_and_names_the_metric(project: Path) -> None:
-    config = project / "config" / "project.yaml"
-    config.write_text(config.read_text().replace("min_accuracy: 0.92", "min_accuracy: 1.0"))
-    assert run(project, "data").exit_code == 0
+def test_short_revisions_keep_the_dirty_suffix() -> None:
+    assert short_revision("0123456789abcdef0123-dirty") == "0123456789ab-dirty"
+    assert short_revision("0123456789abcdef0123") == "0123456789ab"
+    assert short_revision("unknown") == "unknown"
+
+
+def test_a_failed_gate_exits_one_and_names_the_metric(project: Path, contract: Contract) -> None:
+    objectives = passing_objectives(contract)
+    raw = configure(project, gate_on(objectives))
+    write_data(project, raw, synthetic_frame(contract, 300, learnable=False))
     result = run(project, "train")
     assert result.exit_code == 1
     assert "error: quality gate failed: the model was not registered" in result.output
-    assert "accuracy = " in result.output
-    assert "is below the floor objectives.min_accuracy = 1.0" in result.output
+    (limit,) = objectives.limits()
+    side = "below the floor" if limit.bound == "min" else "above the ceiling"
+    assert re.search(rf"{limit.metric} = {MEASURED} is {side} {limit.key} = {limit.value:g}", result.output)
 
 
 @pytest.mark.parametrize(
@@ -88,35 +168,74 @@ def test_bad_input_exits_two_with_one_clear_error(project: Path, args: list[str]
     assert message in result.output
 
 
-def test_a_bad_setting_exits_two_naming_the_key(project: Path) -> None:
-    config = project / "config" / "project.yaml"
-    config.write_text(config.read_text().replace("test_size: 0.2", "test_size: 2"))
+OTHER_TASK = {
+    "classification": ("sklearn.linear_model:Ridge", {"max_rmse": 10.0}, "is not a classifier"),
+    "regression": ("sklearn.linear_model:LogisticRegression", {"min_roc_auc": 0.9}, "is not a regressor"),
+}[PROJECT_CONTRACT.task]
+
+
+def estimator(path: str, **params: object) -> Callable[[dict[str, Any]], None]:
+    def change(raw: dict[str, Any]) -> None:
+        raw["training"] |= {"estimator": path, "params": params}
+
+    return change
+
+
+def objective(**objectives: float) -> Callable[[dict[str, Any]], None]:
+    return lambda raw: raw["objectives"].update(objectives)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda raw: raw["training"].update(test_size=2), "training.test_size: Input should be less than 1 (got 2)"),
+        (estimator("sklearn.ensemble:NoSuchModel"), "training.estimator: cannot import 'sklearn.ensemble:NoSuchModel'"),
+        (estimator("sklearn.ensemble.RandomForest"), "training.estimator: String should match pattern"),
+        (estimator(OTHER_TASK[0]), f"training.estimator: {OTHER_TASK[0]} {OTHER_TASK[2]}"),
+        (
+            lambda raw: raw["training"].setdefault("params", {}).update(no_such_param=1),
+            "training.params: no_such_param is not a parameter of ",
+        ),
+        (objective(**OTHER_TASK[1]), f"objectives.{next(iter(OTHER_TASK[1]))}: not an objective of"),
+    ],
+    ids=["value", "import", "pattern", "other-task-estimator", "param", "other-task-objective"],
+)
+def test_a_bad_setting_exits_two_naming_the_key(
+    project: Path, change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    configure(project, change)
     result = run(project, "train")
     assert result.exit_code == 2
-    assert "training.test_size: Input should be less than 1 (got 2)" in result.output
+    assert result.output.startswith("error: ")
+    assert message in result.output
 
 
 def test_drift_exits_zero_one_or_two(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On the two-feature mixed contract: a 30-feature report would only cost time here."""
+    """On the two-feature mixed contract: a report on many features would only cost time here."""
     monkeypatch.delenv("PREDICTION_LOG_DIR")  # the default: serving.prediction_log_dir in the project
     (project / "config" / "contract.yaml").write_text(yaml.safe_dump(MIXED.model_dump(mode="json")))
-    config = project / "config" / "project.yaml"
-    floors = {"min_roc_auc: 0.97": "min_roc_auc: 0.8", "min_accuracy: 0.92": "", "min_f1: 0.88": ""}
-    config.write_text(functools.reduce(lambda text, pair: text.replace(*pair), floors.items(), config.read_text()))
-    (project / "data").mkdir()
-    mixed_frame(600).to_csv(project / "data" / "breast_cancer.csv", index=False)  # data.path
-    assert run(project, "train").exit_code == 0
+
+    def change(raw: dict[str, Any]) -> None:
+        gate_on(passing_objectives(MIXED))(raw)
+        raw["model_name"] = "drift-cli"
+        raw["objectives"]["max_drift_share"] = 0.3
+        raw["training"] = {"test_size": 0.2}  # the shipped estimator may be of the other task
+
+    raw = configure(project, change)
+    data = write_data(project, raw, synthetic_frame(MIXED, 600))
+    trained = run(project, "train")
+    assert trained.exit_code == 0, trained.output
     result = run(project, "drift")
     assert result.exit_code == 2
-    assert "logs/predictions: not found. Serve the model" in result.output
-    same = run(project, "drift", "--current", str(project / "data" / "breast_cancer.csv"))  # the training rows
+    assert f"{raw['serving']['prediction_log_dir']}: not found. Serve the model" in result.output
+    same = run(project, "drift", "--current", str(data))  # the training rows
     assert same.exit_code == 0, same.output
     assert "no drift beyond the thresholds" in same.output
-    shifted_rows = mixed_frame(600).assign(tenure_months=lambda frame: frame["tenure_months"] + 100)
+    (number,) = MIXED.numeric
+    shifted_rows = synthetic_frame(MIXED, 600).assign(**{number.name: lambda frame: frame[number.name] + 100})
     shifted_rows.to_csv(project / "shifted.csv", index=False)
     shifted = run(project, "drift", "--current", str(project / "shifted.csv"))
     assert shifted.exit_code == 1
-    assert (
-        "error: 1 of 2 features drifted (share 0.50 > objectives.max_drift_share 0.3): tenure_months" in shifted.output
-    )
+    expected = f"error: 1 of 2 features drifted (share 0.50 > objectives.max_drift_share 0.3): {number.name}"
+    assert expected in shifted.output
     assert (project / "reports" / "drift" / "latest" / "report.html").is_file()

@@ -1,25 +1,28 @@
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package }}.data import (
-    file_sha256,
-    load_breast_cancer,
-    read_table,
-    resolve_source,
-    write_table,
-)
+from {{ cookiecutter.package }}.contract import Contract
+from {{ cookiecutter.package }}.data import file_sha256, read_table, resolve_source, write_table
 from {{ cookiecutter.package }}.errors import ConfigError, DataError
+from {{ cookiecutter.package }}.settings import load_settings
+
+from .support import ROOT
+
+SOURCE = load_settings(ROOT / "config" / "project.yaml").data.source
 
 
-def test_the_default_dataset_is_the_bundled_breast_cancer_data() -> None:
-    frame = load_breast_cancer()
-    assert frame.shape == (569, 31)
-    assert frame["malignant"].value_counts().to_dict() == {0: 357, 1: 212}
-    assert "mean_radius" in frame.columns
+def test_the_configured_data_source_returns_a_table_the_contract_accepts(contract: Contract) -> None:
+    frame = resolve_source(SOURCE)()
+    assert isinstance(frame, pd.DataFrame)
+    assert len(frame) > 0
+    assert set(contract.feature_names) | {contract.target.name} <= set(frame.columns)
+    contract.validate_frame(frame, source=SOURCE, with_target=True)
+    pd.testing.assert_frame_equal(resolve_source(SOURCE)(), frame)  # the same table on every call
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
@@ -62,9 +65,21 @@ def test_bad_files_are_data_errors_naming_the_file(
 
 
 def test_the_data_source_is_imported_by_name() -> None:
-    assert resolve_source("{{ cookiecutter.package }}.data:load_breast_cancer") is load_breast_cancer
-    with pytest.raises(ConfigError, match=r"data\.source: cannot import"):
-        resolve_source("{{ cookiecutter.package }}.data:no_such_loader")
+    module_name, _, function_name = SOURCE.partition(":")
+    assert resolve_source(SOURCE) is getattr(importlib.import_module(module_name), function_name)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (f"{SOURCE.partition(':')[0]}:no_such_loader", "cannot import"),
+        ("no_such_package.loaders:load", "cannot import"),
+        ("{{ cookiecutter.package }}.data:FORMATS", "is not a function"),
+    ],
+)
+def test_a_data_source_that_does_not_resolve_is_a_config_error(source: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"data\.source: .*{message}"):
+        resolve_source(source)
 
 
 def test_file_hashes_change_with_the_content(tmp_path: Path) -> None:

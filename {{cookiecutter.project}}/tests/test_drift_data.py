@@ -11,7 +11,7 @@ from {{ cookiecutter.package }}.contract import ContractViolationError
 from {{ cookiecutter.package }}.drift_data import combine, data_files, read_files, read_log, sample, served_by
 from {{ cookiecutter.package }}.errors import DataError
 
-from .support import MIXED, mixed_frame
+from .support import MIXED, REGRESSION, mixed_frame, records_of, synthetic_frame
 
 
 def write_log(path: Path, rows: list[dict[str, object]]) -> Path:
@@ -112,3 +112,33 @@ def test_sampling_is_capped_seeded_and_keeps_each_time_window_share() -> None:
     assert picked["x"].is_unique
     assert sample(frame, rows, random_state=1) is frame
     assert len(sample(frame.drop(columns="timestamp"), 500, random_state=1)) == 500
+
+
+def test_a_regression_log_and_labelled_regression_data_are_read(tmp_path: Path) -> None:
+    features = records_of(synthetic_frame(REGRESSION, 3, seed=2), REGRESSION)
+    rows = [
+        {"timestamp": "2026-01-01T00:00:00+00:00", **row, "prediction": 412.5, "model_version": "m:1"}
+        for row in features
+    ]
+    log = write_log(tmp_path / "log" / "p.jsonl", rows)
+    current = combine(read_files(log), REGRESSION, log, served_by(read_files(log)))
+    assert (current.labelled, len(current.frame), current.excluded) == (False, 3, 0)
+    assert current.frame["prediction"].tolist() == [412.5] * 3
+    labelled = synthetic_frame(REGRESSION, 20, seed=3)
+    path = tmp_path / "labelled.csv"
+    labelled.to_csv(path, index=False)
+    assert combine(read_files(path), REGRESSION, path, None).labelled is True
+
+
+def test_regression_labels_must_be_numbers_within_the_target_bounds(tmp_path: Path) -> None:
+    frame = synthetic_frame(REGRESSION, 20, seed=4).astype({"price": object})
+    frame.loc[2, "price"] = 5000.0
+    frame.loc[3, "price"] = "lots"
+    path = tmp_path / "current.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(ContractViolationError) as caught:
+        combine(read_files(path), REGRESSION, path, None)
+    assert [str(problem) for problem in caught.value.problems] == [
+        "price: target must be a number (1 rows)",
+        "price: target must be <= 1000 (1 rows)",
+    ]

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from {{ cookiecutter.package }}.contract import Contract
 from {{ cookiecutter.package }}.settings import load_settings
 
-from .support import ROOT
+from .support import ROOT, bad_field
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.package }}"))
 SERVICE_NAME = load_settings(ROOT / "config" / "project.yaml").model_name.replace("_", "-")
@@ -80,28 +81,60 @@ def server(trained: tuple[Any, str], tmp_path_factory: pytest.TempPathFactory) -
         output.close()
 
 
+def answer_keys(contract: Contract) -> set[str]:
+    return {"prediction", "model_version"} | ({"probabilities"} if contract.task == "classification" else set())
+
+
 def test_the_real_server_answers_and_says_it_runs_without_a_key(
-    server: tuple[str, Path], record: dict[str, float], trained: tuple[Any, str]
+    server: tuple[str, Path], records: list[dict[str, Any]], contract: Contract, trained: tuple[Any, str]
 ) -> None:
     base, folder = server
-    status, answer = call(f"{base}/predict", record)
+    status, answer = call(f"{base}/predict", records[0])
     assert status == 200
+    assert set(answer) == answer_keys(contract)
     assert answer["model_version"] == trained[1]
-    status, answers = call(f"{base}/predict_batch", [record, record])
+    status, answers = call(f"{base}/predict_batch", records[:2])
     assert (status, len(answers)) == (200, 2)
-    status, error = call(f"{base}/predict", record | {"mean_radius": -3})
+    assert answers[0] == answer
+    name, value, _ = bad_field(contract, "unknown-field") or pytest.fail("a contract always allows an extra field")
+    status, error = call(f"{base}/predict", records[0] | {name: value})
     assert status == 400
-    assert error["detail"][0]["loc"] == ["mean_radius"]
-    assert "API_KEY is not set: serving without authentication" in (folder / "server.log").read_text()
+    assert error["detail"][0]["loc"] == [name]
+    assert "API_KEY is not set: the API accepts requests without a key" in (folder / "server.log").read_text()
 
 
-def test_the_real_server_exposes_prometheus_metrics(server: tuple[str, Path], record: dict[str, float]) -> None:
+def test_the_real_server_logs_what_it_answers(
+    server: tuple[str, Path], records: list[dict[str, Any]], trained: tuple[Any, str]
+) -> None:
+    base, folder = server
+    sent = records[10:13]
+    status, answers = call(f"{base}/predict_batch", sent)
+    assert status == 200
+    deadline, logged = time.monotonic() + 10, []
+    while time.monotonic() < deadline:  # the log is written off the request path
+        lines = [
+            json.loads(line) for path in (folder / "log").glob("*.jsonl") for line in path.read_text().splitlines()
+        ]
+        logged = [row for row in lines if {name: row[name] for name in sent[0]} in sent]
+        if len(logged) >= len(sent):
+            break
+        time.sleep(0.2)
+    assert [{name: row[name] for name in sent[0]} for row in logged] == sent
+    assert [row["prediction"] for row in logged] == [answer["prediction"] for answer in answers]
+    assert {row["model_version"] for row in logged} == {trained[1]}
+
+
+def test_the_real_server_exposes_prometheus_metrics(
+    server: tuple[str, Path], record: dict[str, Any], contract: Contract
+) -> None:
     base, _ = server
     call(f"{base}/predict", record)
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
         metrics = response.read().decode()
     assert "bentoml_service_request_total" in metrics
-    assert "model_predictions_total" in metrics
+    assert "model_predictions_total{prediction=" in metrics
+    per_task = "model_prediction_score_bucket" if contract.task == "classification" else "model_prediction_value_count"
+    assert per_task in metrics
 
 
 def test_a_missing_model_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:

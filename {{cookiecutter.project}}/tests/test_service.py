@@ -1,20 +1,43 @@
-"""The service in process: its class called directly, then over HTTP through its ASGI app."""
+"""The service in process: its class called directly, then over HTTP through its ASGI app.
+
+Generic over the project's data contract: records come from ``synthetic_frame``, bad fields are
+picked from the contract's own features, and answers are checked for the contract's task. The
+service is also built for the small REGRESSION and MULTICLASS models of tests/support.py, so
+both answer shapes are tested whatever the project's own task.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import os
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.parser import text_string_to_metric_families
+from pydantic import TypeAdapter, ValidationError
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package }} import registry
+from {{ cookiecutter.package }}.contract import CategoricalTarget, Contract
+from {{ cookiecutter.package }}.estimator import estimator_path
+from {{ cookiecutter.package }}.model import MODEL_VERSION, PREDICTION, TIMESTAMP
+from {{ cookiecutter.package }}.prediction_log import PredictionLog
+from {{ cookiecutter.package }}.settings import TASK_METRICS, Settings
+
+from .support import BAD_FIELDS, MULTICLASS, REGRESSION, bad_field, records_of, synthetic_frame
 
 KEY = {"X-API-Key": "test-key"}
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +57,143 @@ def anonymous(asgi_app: Any) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def rows(contract: Contract) -> pd.DataFrame:
+    """Rows the model has not seen, with nulls where the contract allows them."""
+    return synthetic_frame(contract, 40, seed=21)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def check_answer(answer: dict[str, Any], contract: Contract, tag: str) -> None:
+    """The answer of the contract's task: a class with its probabilities, or a number alone."""
+    assert answer[MODEL_VERSION] == tag
+    target = contract.target
+    if isinstance(target, CategoricalTarget):
+        assert set(answer) == {PREDICTION, "probabilities", MODEL_VERSION}
+        probabilities = answer["probabilities"]
+        assert set(probabilities) == {str(label) for label in target.classes}  # keyed in the model's class order
+        assert sum(probabilities.values()) == pytest.approx(1)
+        assert answer[PREDICTION] in target.classes
+        assert str(answer[PREDICTION]) == max(probabilities, key=probabilities.__getitem__)
+    else:
+        assert set(answer) == {PREDICTION, MODEL_VERSION}
+        assert isinstance(answer[PREDICTION], float)
+
+
+def check_matches_the_model(answers: list[dict[str, Any]], frame: pd.DataFrame, settings: Settings, tag: str) -> None:
+    """The answers are what the stored model, loaded on its own, predicts for the same rows."""
+    model = registry.load(settings, tag)
+    expected = model.predict_frame(model.contract.coerce_features(frame))
+    got = [answer[PREDICTION] for answer in answers]
+    if expected.probabilities is None:
+        assert got == pytest.approx(expected.values)
+        return
+    assert got == expected.values
+    keys = [str(label) for label in model.classes]
+    probabilities = [[answer["probabilities"][key] for key in keys] for answer in answers]
+    np.testing.assert_allclose(probabilities, expected.probabilities, rtol=1e-9)
+
+
+def check_openapi(spec: dict[str, Any], contract: Contract) -> None:
+    """The OpenAPI of /predict: the contract's features in, the task's answer out."""
+    operation = spec["paths"]["/predict"]["post"]
+    request = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert list(request["properties"]) == contract.feature_names
+    assert request["required"] == [f.name for f in contract.features if not f.nullable]
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    target = contract.target
+    if isinstance(target, CategoricalTarget):
+        assert answer["required"] == [PREDICTION, "probabilities", MODEL_VERSION]
+        assert answer["properties"][PREDICTION]["enum"] == target.classes
+    else:
+        assert answer["required"] == [PREDICTION, MODEL_VERSION]
+        assert answer["properties"][PREDICTION]["type"] == "number"
+
+
+def check_model_info(info: dict[str, Any], settings: Settings, tag: str, contract: Contract) -> None:
+    assert info["tag"] == tag
+    assert info["task"] == contract.task
+    assert info["estimator"] == estimator_path(settings.training, contract.task)
+    assert set(info["metrics"]) == set(TASK_METRICS[contract.task])
+    assert len(info["labels"]["data_sha256"]) == 64
+    assert Contract.model_validate(info["contract"]) == contract
+
+
+def read_log(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()]
+
+
+def check_log(rows: list[dict[str, Any]], records: list[dict[str, Any]], answers: list[dict[str, Any]]) -> None:
+    """One log row per answer: the record's features as sent, the prediction, the model version, a timestamp."""
+    assert len(rows) == len(records)
+    for row, record, answer in zip(rows, records, answers, strict=True):
+        assert set(row) == {*record, TIMESTAMP, PREDICTION, MODEL_VERSION}
+        assert {name: row[name] for name in record} == record
+        prediction = answer[PREDICTION]
+        assert row[PREDICTION] == (pytest.approx(prediction) if isinstance(prediction, float) else prediction)
+        assert row[MODEL_VERSION] == answer[MODEL_VERSION]
+
+
+@pytest.fixture
+def private_log(tmp_path: Path) -> Iterator[Any]:
+    """Give a service instance a prediction log of this test's own, restoring its log afterwards."""
+    swapped: list[tuple[Any, PredictionLog]] = []
+
+    def swap(instance: Any) -> Path:
+        swapped.append((instance, instance.prediction_log))
+        folder = tmp_path / f"log-{len(swapped)}"
+        instance.prediction_log = PredictionLog(folder, on_failure=lambda reason: None)
+        return folder
+
+    yield swap
+    for instance, shared in swapped:
+        instance.prediction_log.close()
+        instance.prediction_log = shared
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a Prometheus exposition, by name and labels."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def process_metrics() -> Samples:
+    """This process's metrics as /metrics serves them (BentoML's multiprocess files)."""
+    collected = CollectorRegistry()
+    multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+    return samples(generate_latest(collected).decode())
+
+
+def increase(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def check_prediction_metrics(before: Samples, after: Samples, answers: list[dict[str, Any]]) -> None:
+    """Classification: a count per class and the winning probability; regression: the count and sum of values."""
+    if "probabilities" in answers[0]:
+        for label in {str(answer[PREDICTION]) for answer in answers}:
+            expected = sum(str(answer[PREDICTION]) == label for answer in answers)
+            assert increase(before, after, "model_predictions_total", prediction=label) == expected
+        assert increase(before, after, "model_prediction_score_count") == len(answers)
+        winning = sum(max(answer["probabilities"].values()) for answer in answers)
+        assert increase(before, after, "model_prediction_score_sum") == pytest.approx(winning)
+    else:
+        assert increase(before, after, "model_predictions_total", prediction="value") == len(answers)
+        assert increase(before, after, "model_prediction_value_count") == len(answers)
+        total = sum(answer[PREDICTION] for answer in answers)
+        assert increase(before, after, "model_prediction_value_sum") == pytest.approx(total)
+
+
+def dumped(answers: list[Any]) -> list[dict[str, Any]]:
+    return [answer.model_dump() for answer in answers]
+
+
 # -- the class, called directly -----------------------------------------------------------
 
 
@@ -41,123 +201,249 @@ def test_the_service_is_ready_after_a_warm_up_prediction(service: Any) -> None:
     assert service.__is_ready__() is True
 
 
-def test_predict_returns_the_class_probabilities_and_model_version(
-    service: Any, service_module: ModuleType, record: dict[str, float], trained: tuple[Any, str]
+def test_predict_answers_for_the_task_of_the_contract(
+    service: Any, service_module: ModuleType, record: dict[str, Any], contract: Contract, trained: tuple[Any, str]
 ) -> None:
     answer = asyncio.run(service.predict(service_module.Record(**record)))
-    assert answer.prediction in (0, 1)
-    assert set(answer.probabilities) == {"0", "1"}
-    assert sum(answer.probabilities.values()) == pytest.approx(1)
-    assert answer.model_version == trained[1]
+    check_answer(answer.model_dump(), contract, trained[1])
 
 
-def test_predict_batch_answers_each_record_in_order(
-    service: Any, service_module: ModuleType, breast_cancer: Any, contract: Any
+def test_predict_batch_answers_what_the_model_predicts_in_order(
+    service: Any, service_module: ModuleType, rows: pd.DataFrame, contract: Contract, trained: tuple[Settings, str]
 ) -> None:
-    rows = breast_cancer.head(20)[contract.feature_names]
-    records = [service_module.Record(**row) for row in rows.to_dict("records")]
-    answers = asyncio.run(service.predict_batch(records))
-    pipeline = registry.load_pipeline(service.model)
-    assert [a.prediction for a in answers] == pipeline.predict(rows).tolist()
-    expected = pipeline.predict_proba(rows)[:, 1]
-    assert [a.probabilities["1"] for a in answers] == pytest.approx(expected.tolist())
+    records = [service_module.Record(**record) for record in records_of(rows, contract)]
+    answers = dumped(asyncio.run(service.predict_batch(records)))
+    check_matches_the_model(answers, rows, *trained)
 
 
-def test_model_info_describes_the_served_model(service: Any, trained: tuple[Any, str]) -> None:
-    info = service.model_info()
-    assert info.tag == trained[1]
-    assert set(info.metrics) == {"accuracy", "roc_auc", "f1", "precision", "recall"}
-    assert len(info.labels["data_sha256"]) == 64
-    assert info.contract["target"]["name"] == "malignant"
+def test_model_info_describes_the_served_model(
+    service: Any, trained: tuple[Settings, str], contract: Contract, frame: pd.DataFrame
+) -> None:
+    info = service.model_info().model_dump()
+    check_model_info(info, *trained, contract)
+    assert info["rows"]["train"] + info["rows"]["test"] == len(frame)
 
 
 def test_served_records_reach_the_prediction_log(
-    service: Any, service_module: ModuleType, record: dict[str, float]
+    service: Any, service_module: ModuleType, rows: pd.DataFrame, contract: Contract, private_log: Any
 ) -> None:
-    asyncio.run(service.predict(service_module.Record(**record)))
+    folder = private_log(service)
+    records = records_of(rows.head(5), contract)
+    answers = dumped(asyncio.run(service.predict_batch([service_module.Record(**record) for record in records])))
     service.prediction_log.close()
-    service.prediction_log = type(service.prediction_log)(
-        service.prediction_log.folder, on_failure=lambda reason: None
-    )  # reopen for the tests that follow
-    files = Path(service.prediction_log.folder).glob("*.jsonl")
-    lines = [json.loads(line) for path in files for line in path.read_text().splitlines()]
-    row = lines[-1]
-    assert {name: row[name] for name in record} == record
-    assert {"timestamp", "prediction", "model_version"} <= row.keys()
+    check_log(read_log(folder), records, answers)
+
+
+# -- the service of a regression and of a multi-class model ---------------------------------
+
+
+@dataclass(frozen=True)
+class Served:
+    """A service module made for one model, an instance of its class, and what the model was trained under."""
+
+    module: ModuleType
+    instance: Any
+    settings: Settings
+    tag: str
+
+    @property
+    def contract(self) -> Contract:
+        return registry.stored_contract(registry.get_model(self.settings, self.tag))
+
+
+def service_for(tag: str, name: str) -> ModuleType:
+    """A separate copy of the service module, serving ``tag``.
+
+    The service module picks its model (MODEL_TAG) at import, and the session's import serves the
+    project's model. ``importlib.reload`` would re-run it in the same module dict, so the session's
+    service class would see the new model's Record and Prediction types: instead the module is
+    executed again under a name of its own, with its own globals. Only its class is called, never
+    ``to_asgi()``: BentoML registers its HTTP metrics once per process, and a second ASGI app
+    raises DuplicateTimeseries (our own metrics live in ``observability``, imported once and
+    shared). Under pytest-xdist each worker is a process with its own model store and its own
+    copies; a subprocess would do too, at the cost of seconds of imports per model.
+    """
+    module_name = f"{{ cookiecutter.package }}.{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.find_spec("{{ cookiecutter.package }}.service")
+    assert spec is not None
+    assert spec.origin is not None
+    copy = importlib.util.spec_from_file_location(module_name, spec.origin)
+    assert copy is not None
+    assert copy.loader is not None
+    module = importlib.util.module_from_spec(copy)
+    previous = os.environ.get("MODEL_TAG")
+    os.environ["MODEL_TAG"] = tag
+    sys.modules[module_name] = module  # BentoML resolves the API's type hints through it
+    try:
+        copy.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    finally:
+        if previous is None:
+            del os.environ["MODEL_TAG"]
+        else:
+            os.environ["MODEL_TAG"] = previous
+    return module
+
+
+@pytest.fixture(scope="module", params=["regression", "multiclass"])
+def served(request: pytest.FixtureRequest) -> Served:
+    settings, tag = request.getfixturevalue(f"{request.param}_model")
+    module = service_for(tag, f"_service_of_{request.param}")
+    return Served(module, module.Predictor(), settings, tag)
+
+
+def test_a_served_contract_is_the_model_s_own(served: Served) -> None:
+    expected = REGRESSION if served.contract.task == "regression" else MULTICLASS
+    assert served.contract == expected
+    assert expected == served.module.CONTRACT
+
+
+def test_other_tasks_answer_in_their_own_shape(served: Served, private_log: Any) -> None:
+    contract, module = served.contract, served.module
+    frame = synthetic_frame(contract, 30, seed=5)
+    records = records_of(frame, contract)
+    folder = private_log(served.instance)
+    before = process_metrics()
+    answers = dumped(asyncio.run(served.instance.predict_batch([module.Record(**record) for record in records])))
+    single = asyncio.run(served.instance.predict(module.Record(**records[0]))).model_dump()
+    after = process_metrics()
+    served.instance.prediction_log.close()
+    for answer in [*answers, single]:
+        check_answer(answer, contract, served.tag)
+    assert single == answers[0]
+    check_matches_the_model(answers, frame, served.settings, served.tag)
+    check_prediction_metrics(before, after, [*answers, single])
+    check_log(read_log(folder), [*records, records[0]], [*answers, single])
+
+
+def test_other_tasks_describe_their_model_and_api(served: Served) -> None:
+    check_model_info(served.instance.model_info().model_dump(), served.settings, served.tag, served.contract)
+    spec = json.loads(json.dumps(served.module.Predictor.openapi_spec.asdict()))  # as /docs.json serves it
+    check_openapi(spec, served.contract)
+
+
+def test_other_tasks_refuse_bad_records_by_their_own_contract(served: Served) -> None:
+    contract, record_type = served.contract, served.module.Record
+    good = records_of(synthetic_frame(contract, 1, seed=6), contract)[0]
+    for case in BAD_FIELDS:
+        broken = bad_field(contract, case)
+        assert broken is not None, case  # both contracts have a feature of every kind
+        name, value, rule = broken
+        assert (name, rule) in validation_errors(record_type, good | {name: value})
+
+
+def validation_errors(record_type: Any, record: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, pydantic error type) of each problem the record type finds in a JSON body."""
+    try:
+        record_type.model_validate_json(json.dumps(record))
+    except ValidationError as exc:
+        return [(".".join(map(str, error["loc"])), error["type"]) for error in exc.errors()]
+    return []
 
 
 # -- HTTP, in process -------------------------------------------------------------------
 
 
 def test_http_predict_takes_the_record_as_the_body(
-    client: TestClient, record: dict[str, float], trained: tuple[Any, str]
+    client: TestClient, record: dict[str, Any], contract: Contract, trained: tuple[Any, str]
 ) -> None:
     response = client.post("/predict", json=record)
     assert response.status_code == 200
-    assert response.json()["model_version"] == trained[1]
+    check_answer(response.json(), contract, trained[1])
 
 
-def test_http_predict_batch_returns_one_answer_per_record(client: TestClient, record: dict[str, float]) -> None:
-    response = client.post("/predict_batch", json=[record] * 3)
+def test_http_predict_batch_answers_what_the_model_predicts(
+    client: TestClient, rows: pd.DataFrame, contract: Contract, trained: tuple[Settings, str]
+) -> None:
+    response = client.post("/predict_batch", json=records_of(rows, contract))
     assert response.status_code == 200
-    assert len(response.json()) == 3
+    answers = response.json()
+    for answer in answers:
+        check_answer(answer, contract, trained[1])
+    check_matches_the_model(answers, rows, *trained)
+
+
+def test_http_openapi_follows_the_contract(client: TestClient, contract: Contract) -> None:
+    check_openapi(client.get("/docs.json").json(), contract)
 
 
 def errors_of(response: Any) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in e["loc"]), e["type"]) for e in response.json()["detail"]]
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        ({"mean_radius": -1.0}, ("mean_radius", "greater_than_equal")),
-        ({"mean_area": 1e9}, ("mean_area", "less_than_equal")),
-        ({"mean_radius": "12"}, ("mean_radius", "float_type")),
-        ({"mean_radius": None}, ("mean_radius", "float_type")),
-        ({"patient": "x"}, ("patient", "extra_forbidden")),
-    ],
-)
+@pytest.mark.parametrize("case", list(BAD_FIELDS))
 def test_bad_fields_are_400_naming_the_field_and_rule(
-    client: TestClient, record: dict[str, float], change: dict[str, Any], expected: tuple[str, str]
+    client: TestClient, record: dict[str, Any], contract: Contract, case: str
 ) -> None:
-    response = client.post("/predict", json=record | change)
+    broken = bad_field(contract, case)
+    if broken is None:
+        pytest.skip(f"the project's contract has no {BAD_FIELDS[case]}")
+    name, value, rule = broken
+    response = client.post("/predict", json=record | {name: value})
     assert response.status_code == 400
-    assert expected in errors_of(response)
+    assert (name, rule) in errors_of(response)
 
 
-def test_a_missing_field_is_named(client: TestClient, record: dict[str, float]) -> None:
-    response = client.post("/predict", json={k: v for k, v in record.items() if k != "worst_area"})
+def test_a_missing_field_is_named(client: TestClient, record: dict[str, Any], contract: Contract) -> None:
+    required = [feature.name for feature in contract.features if not feature.nullable]
+    if not required:
+        pytest.skip("every feature of the project's contract is nullable, so none is required")
+    response = client.post("/predict", json={k: v for k, v in record.items() if k != required[-1]})
     assert response.status_code == 400
-    assert errors_of(response) == [("worst_area", "missing")]
+    assert errors_of(response) == [(required[-1], "missing")]
 
 
 @pytest.mark.parametrize(
-    ("body", "status", "rule"),
-    [
-        ([], 400, "too_short"),
-        (None, 400, "json_invalid"),
-    ],
+    ("body", "rule"),
+    [(b"[]", "too_short"), (b"{oops", "json_invalid"), (b"{}", "list_type")],
+    ids=["empty", "not-json", "not-a-list"],
 )
-def test_bad_batches_are_refused(client: TestClient, body: Any, status: int, rule: str) -> None:
-    response = client.post("/predict_batch", content=b"{oops" if body is None else json.dumps(body))
-    assert response.status_code == status
+def test_bad_batches_are_refused(client: TestClient, body: bytes, rule: str) -> None:
+    response = client.post("/predict_batch", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
     assert errors_of(response)[0][1] == rule
 
 
-def test_an_oversize_batch_is_refused(client: TestClient, record: dict[str, float], service_module: ModuleType) -> None:
+def test_a_bad_record_in_a_batch_is_named_by_its_position(
+    client: TestClient, records: list[dict[str, Any]], contract: Contract
+) -> None:
+    name, value, rule = bad_field(contract, "unknown-field") or pytest.fail("a contract always allows an extra field")
+    batch = [*records[:2], records[2] | {name: value}]
+    response = client.post("/predict_batch", json=batch)
+    assert response.status_code == 400
+    assert errors_of(response) == [(f"root.2.{name}", rule)]
+
+
+def test_an_oversize_batch_is_refused(client: TestClient, record: dict[str, Any], service_module: ModuleType) -> None:
     size = service_module.SERVING.max_batch_size + 1
     response = client.post("/predict_batch", json=[record] * size)
-    assert response.status_code in (400, 413)
+    assert response.status_code in (400, 413)  # too many records, or a body over the size limit first
+    if response.status_code == 400:
+        assert errors_of(response)[0][1] == "too_long"
 
 
-def test_a_huge_body_is_413(client: TestClient) -> None:
-    response = client.post("/predict", content=b" " * 2_000_000, headers={"Content-Type": "application/json"})
+def test_a_batch_holds_at_most_max_batch_size_records(record: dict[str, Any], service_module: ModuleType) -> None:
+    batch = TypeAdapter(service_module.Records)
+    size = service_module.SERVING.max_batch_size
+    assert len(batch.validate_python([record] * size)) == size
+    with pytest.raises(ValidationError) as caught:
+        batch.validate_python([record] * (size + 1))
+    assert [error["type"] for error in caught.value.errors()] == ["too_long"]
+
+
+def test_a_body_over_the_limit_is_413(client: TestClient, service_module: ModuleType) -> None:
+    limit = service_module.SERVING.max_body_bytes
+    response = client.post("/predict", content=b" " * (limit + 1), headers={"Content-Type": "application/json"})
     assert response.status_code == 413
     assert "larger than" in response.json()["error"]
 
 
 def test_a_wrong_content_type_is_4xx(client: TestClient) -> None:
-    response = client.post("/predict", content=b"mean_radius=1", headers={"Content-Type": "text/plain"})
+    response = client.post("/predict", content=b"feature=1", headers={"Content-Type": "text/plain"})
     assert 400 <= response.status_code < 500
 
 
@@ -167,14 +453,14 @@ def test_a_wrong_content_type_is_4xx(client: TestClient) -> None:
     ids=["none", "wrong-header", "wrong-bearer", "not-bearer"],
 )
 def test_requests_without_the_key_are_401(
-    anonymous: TestClient, record: dict[str, float], headers: dict[str, str]
+    anonymous: TestClient, record: dict[str, Any], headers: dict[str, str]
 ) -> None:
     response = anonymous.post("/predict", json=record, headers=headers)
     assert response.status_code == 401
     assert "API key" in response.json()["error"]
 
 
-def test_bearer_tokens_are_accepted(anonymous: TestClient, record: dict[str, float]) -> None:
+def test_bearer_tokens_are_accepted(anonymous: TestClient, record: dict[str, Any]) -> None:
     response = anonymous.post("/predict", json=record, headers={"Authorization": "Bearer test-key"})
     assert response.status_code == 200
 
@@ -189,16 +475,31 @@ def test_cors_preflight_passes_without_a_key(anonymous: TestClient) -> None:
     assert response.status_code != 401
 
 
-def test_metrics_count_predictions_and_validation_failures(client: TestClient, record: dict[str, float]) -> None:
-    client.post("/predict", json=record)
-    client.post("/predict", json=record | {"mean_texture": -5.0})
-    metrics = client.get("/metrics").text
-    assert 'model_predictions_total{prediction="' in metrics
-    assert 'model_input_validation_failures_total{field="mean_texture"}' in metrics
-    assert "model_prediction_score_bucket" in metrics
+def test_metrics_count_predictions_for_the_task(
+    client: TestClient, records: list[dict[str, Any]], contract: Contract
+) -> None:
+    before = samples(client.get("/metrics").text)
+    answers = [client.post("/predict", json=record).json() for record in records[:3]]
+    answers += client.post("/predict_batch", json=records[3:8]).json()
+    after = samples(client.get("/metrics").text)
+    check_prediction_metrics(before, after, answers)
 
 
-def test_http_model_info(client: TestClient, trained: tuple[Any, str]) -> None:
+def test_metrics_count_validation_failures_by_field(
+    client: TestClient, record: dict[str, Any], contract: Contract
+) -> None:
+    name, value, _ = bad_field(contract, "unknown-field") or pytest.fail("a contract always allows an extra field")
+    first = contract.feature_names[0]
+    before = samples(client.get("/metrics").text)
+    client.post("/predict", json=record | {name: value})
+    client.post("/predict", json={k: v for k, v in record.items() if k != first} | {name: value})
+    after = samples(client.get("/metrics").text)
+    assert increase(before, after, "model_input_validation_failures_total", field=name) == 2
+    missing = 1 if not contract.features[0].nullable else 0
+    assert increase(before, after, "model_input_validation_failures_total", field=first) == missing
+
+
+def test_http_model_info(client: TestClient, trained: tuple[Settings, str], contract: Contract) -> None:
     response = client.post("/model_info", json={})
     assert response.status_code == 200
-    assert response.json()["tag"] == trained[1]
+    check_model_info(response.json(), *trained, contract)

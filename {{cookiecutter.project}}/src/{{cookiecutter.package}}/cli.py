@@ -1,4 +1,4 @@
-"""The command line: ``{{ cookiecutter.package }} data|validate|train|evaluate|predict|models|drift|docs|...``.
+"""The command line: ``{{ cookiecutter.package }} data|validate|train|evaluate|predict|models|example|drift|docs|...``.
 
 Exit codes: 0 success; 1 a check failed (quality gate, drift, stale docs); 2 bad input (settings,
 contract, data, unknown model version, or a usage error).
@@ -6,6 +6,7 @@ contract, data, unknown model version, or a usage error).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -185,6 +186,16 @@ def models(ctx: click.Context) -> None:
             short_revision(version.labels.get("git_revision", "?")),
         ]
         click.echo("  ".join(row))
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option("--rows", type=click.IntRange(1, 1000), default=1, show_default=True, help="Records to print.")
+@click.option("--model", "tag", help="Model tag or version (default: latest).")
+@click.pass_context
+def example(ctx: click.Context, rows: int, tag: str | None) -> None:
+    """Print API request records drawn from a model's reference sample, as JSON (one object, or a list)."""
+    records = registry.load(_settings(ctx), tag).example_records(rows)
+    click.echo(json.dumps(records[0] if rows == 1 else records))
 
 
 @main.command("drift", epilog=EXIT_CODES)

@@ -229,10 +229,10 @@ class Contract(_Strict):
         return problems
 
     def coerce_target(self, labels: pd.Series) -> pd.Series:
-        """Target values as the model learns them: floats for regression, unchanged classes otherwise."""
+        """Target values as the model learns them: floats for regression, classes in their own type otherwise."""
         if isinstance(self.target, NumericTarget):
             return pd.to_numeric(labels, errors="coerce").astype("float64")
-        return labels
+        return labels.infer_objects()
 
     def coerce_features(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The features in contract order and types, without checking any rule.
@@ -280,4 +280,4 @@ def load_contract(path: Path) -> Contract:
     try:
         return Contract(**raw)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(path, exc)) from None
+        raise ConfigError(describe_validation_error(path, exc, "data contract")) from None

@@ -1,4 +1,4 @@
-"""Tables in and out: the default dataset, CSV/Parquet reading, atomic writing and file hashes."""
+"""Tables in and out: the ``data.source`` loader, CSV/Parquet reading, atomic writing and file hashes."""
 
 from __future__ import annotations
 
@@ -15,20 +15,6 @@ import pandas as pd
 from .errors import ConfigError, DataError
 
 FORMATS = (".csv", ".parquet")
-
-
-def load_breast_cancer() -> pd.DataFrame:
-    """The default dataset, shipped inside scikit-learn: 569 tumours, 30 measurements.
-
-    Columns are renamed to snake_case to match config/contract.yaml, and the target
-    is ``malignant`` (1 = malignant), the class a screening model is asked to find.
-    """
-    from sklearn.datasets import load_breast_cancer as sklearn_breast_cancer
-
-    bunch = sklearn_breast_cancer(as_frame=True)
-    frame: pd.DataFrame = bunch.data.rename(columns=lambda name: name.replace(" ", "_"))
-    frame["malignant"] = (bunch.target == 0).astype("int64")
-    return frame
 
 
 def resolve_source(source: str) -> Callable[[], pd.DataFrame]:

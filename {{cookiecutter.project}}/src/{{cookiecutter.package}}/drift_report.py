@@ -132,7 +132,9 @@ def build_report(checks: DriftChecks, current: pd.DataFrame, labelled: bool) -> 
             if limit.metric == "roc_auc" and not binary:
                 continue  # needs one probability column; multi-class AUC is in the summary
             test = gte(limit.value) if limit.bound == "min" else lte(limit.value)
-            metrics.append(QUALITY_METRICS[limit.metric](tests=[test]))
+            metric = QUALITY_METRICS[limit.metric]
+            keyword = "mean_tests" if metric is MAE else "tests"  # Evidently's MAE tests its mean (or std)
+            metrics.append(metric(**{keyword: [test]}))
     return Report(metrics, include_tests=True)
 
 

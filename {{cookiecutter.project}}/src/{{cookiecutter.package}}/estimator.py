@@ -61,7 +61,7 @@ def make_estimator(training: TrainingSettings, task: str) -> BaseEstimator:
     """The configured estimator with ``training.params``, checked against the task; ConfigError otherwise."""
     path = estimator_path(training, task)
     cls = resolve(path)
-    valid = sorted(cls().get_params(deep=False))
+    valid = sorted(_build(cls, path, {}).get_params(deep=False))
     unknown = sorted(set(training.params) - set(valid))
     if unknown:
         verb = "is not a parameter" if len(unknown) == 1 else "are not parameters"
@@ -69,7 +69,7 @@ def make_estimator(training: TrainingSettings, task: str) -> BaseEstimator:
     params = dict(training.params)
     if "random_state" in valid:
         params.setdefault("random_state", training.random_state)
-    estimator = cls(**params)
+    estimator = _build(cls, path, params)
     if task == "classification" and not is_classifier(estimator):
         raise ConfigError(
             f"training.estimator: {path} is not a classifier, but the target is categorical: "
@@ -83,9 +83,21 @@ def make_estimator(training: TrainingSettings, task: str) -> BaseEstimator:
     if task == "classification" and not hasattr(estimator, "predict_proba"):
         raise ConfigError(
             f"training.estimator: {path} has no predict_proba with these parameters, and every answer carries "
-            "class probabilities: choose another classifier, or enable probabilities (e.g. SVC's probability: true)"
+            "class probabilities: choose a classifier that has it (e.g. sklearn.linear_model:LogisticRegression "
+            "or sklearn.ensemble:RandomForestClassifier)"
         )
     return estimator
+
+
+def _build(cls: type[BaseEstimator], path: str, params: dict[str, Any]) -> BaseEstimator:
+    """``cls(**params)``; a class needing other arguments (a meta-estimator's ``estimator``) is a ConfigError."""
+    try:
+        return cls(**params)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"training.estimator: {path} cannot be built from training.params ({exc}); "
+            "choose an estimator whose parameters are plain values"
+        ) from None
 
 
 def native_categorical(estimator: BaseEstimator) -> bool:

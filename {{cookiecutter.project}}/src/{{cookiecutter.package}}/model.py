@@ -109,6 +109,14 @@ class Model:
         rows = [[record[name] for name in names] for record in records]
         return np.array(rows, dtype=self._dtype()).reshape(len(records), len(names))
 
+    def example_records(self, rows: int) -> list[dict[str, Any]]:
+        """Request records for the API from the reference sample: JSON types, None for a missing value."""
+        features = self.reference[self.contract.feature_names].head(rows).astype(object)
+        return [
+            {str(name): None if pd.isna(value) else python_value(value) for name, value in row.items()}
+            for row in features.to_dict("records")
+        ]
+
     # -- prediction -----------------------------------------------------------------------
 
     def predict_matrix(self, matrix: np.ndarray) -> Predictions:

@@ -79,6 +79,11 @@ def register(
 ) -> str:
     """Save a gated model with its lineage; returns its tag ``name:version``."""
     params = settings.training.model_dump(mode="json", exclude_none=True)  # BentoML metadata refuses None
+    # ... also inside the estimator's parameters (``max_depth: null``): those are stored as the string
+    # "null", YAML's spelling, so the card still shows them; the params_sha256 label hashes the real values.
+    stored_params = params | {
+        "params": {key: "null" if value is None else value for key, value in params["params"].items()}
+    }
     saved = bentoml.sklearn.save_model(
         settings.model_name,
         pipeline,
@@ -92,7 +97,7 @@ def register(
             "estimator": estimator,
             "metrics": metrics,
             "objectives": settings.objectives.declared(),
-            "params": params,
+            "params": stored_params,
             "rows": rows,
             "data_file": str(settings.data.path),
             "contract": contract.model_dump(mode="json", exclude_none=True),

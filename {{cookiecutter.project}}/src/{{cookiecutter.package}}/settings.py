@@ -190,9 +190,9 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: cannot be read as YAML: {exc}") from None
 
 
-def describe_validation_error(path: Path, exc: ValidationError) -> str:
+def describe_validation_error(path: Path, exc: ValidationError, what: str = "settings") -> str:
     """One line per bad key: file, dotted key, what is wrong and the value given."""
-    lines = [f"{path}: invalid settings (fix the keys below):"]
+    lines = [f"{path}: invalid {what} (fix the keys below):"]
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         given = "" if error["type"] == "missing" else f" (got {error['input']!r})"

@@ -33,7 +33,8 @@ class Split:
 
 def min_class_rows(test_size: float) -> int:
     """Rows a class needs so that a stratified split puts at least one in each part."""
-    return max(2, math.ceil(1 / test_size), math.ceil(1 / (1 - test_size)))
+    # Rounded first: 1 / (1 - 0.9) is 10.000000000000002 in floating point.
+    return max(2, math.ceil(round(1 / test_size, 9)), math.ceil(round(1 / (1 - test_size), 9)))
 
 
 def _check_classes(labels: pd.Series, contract: Contract, training: TrainingSettings) -> None:
