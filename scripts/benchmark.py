@@ -1,8 +1,9 @@
 """Print how long a user waits, with a warm package cache.
 
 1. generate-to-green: `cookiecutter` with the defaults, then the generated `make install test`
-   (target: under 60 s);
-2. the generated `make data train`, then `make docs` (model card and strict site build);
+   (`make test` is the fast tier, `pytest -m "not slow"`; target: under 60 s in all);
+2. the generated `make test-slow` (the slow tier, which CI runs as a job of its own: not part of
+   generate-to-green), `make data train`, then `make docs` (model card and strict site build);
 3. the whole `make demo`.
 
 A first untimed bake warms uv's cache, so the figures measure the template, not the network.
@@ -38,7 +39,7 @@ def generate_to_green(run: int, env: dict[str, str]) -> dict[str, float]:
     steps = {
         "cookiecutter": ([*uv.split(), "run", "--locked", "cookiecutter", "--no-input", "-o", str(out), "."], TEMPLATE),
         "make install": (["make", f"UV={uv}", "install"], out / "breast-cancer-classifier"),
-        "make test": (["make", f"UV={uv}", "test"], out / "breast-cancer-classifier"),
+        "make test": (["make", f"UV={uv}", "test"], out / "breast-cancer-classifier"),  # the fast tier
     }
     return {name: timed(command, cwd, env) for name, (command, cwd) in steps.items()}
 
@@ -52,7 +53,8 @@ def main() -> None:
     steps = generate_to_green(1, env)
     project = WORK / "run1" / "breast-cancer-classifier"
     after = {
-        target: timed(["make", f"UV={env['UV']}", *target.split()], project, env) for target in ("data train", "docs")
+        target: timed(["make", f"UV={env['UV']}", *target.split()], project, env)
+        for target in ("test-slow", "data train", "docs")
     }
     demo = timed(["make", "demo"], TEMPLATE, env)
     shutil.rmtree(WORK, ignore_errors=True)
@@ -63,7 +65,8 @@ def main() -> None:
     total = sum(steps.values())
     print(f"{'generate-to-green (total)':<28}{total:>8.1f}   target < 60 s: {'met' if total < 60 else 'MISSED'}")
     for target, seconds in after.items():
-        print(f"{'make ' + target:<28}{seconds:>8.1f}")
+        note = "   the slow tier: not part of generate-to-green" if target == "test-slow" else ""
+        print(f"{'make ' + target:<28}{seconds:>8.1f}{note}")
     print(f"{'make demo (whole)':<28}{demo:>8.1f}")
     print(f"\n{os.cpu_count()} cores, Python {sys.version.split()[0]}")
 

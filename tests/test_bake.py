@@ -17,9 +17,9 @@ from .conftest import TEMPLATE
 
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 MODULES = [
-    "__init__", "api_types", "batching", "cli", "contract", "data", "docs_pages", "drift", "drift_data",
-    "drift_report", "errors", "estimator", "evaluation", "http_guards", "model", "observability", "predict",
-    "prediction_log", "registry", "service", "settings", "starter_data", "train", "upstream_patches",
+    "__init__", "api_types", "batching", "cli", "contract", "contract_inference", "data", "docs_pages", "drift",
+    "drift_data", "drift_report", "errors", "estimator", "evaluation", "http_guards", "model", "observability",
+    "predict", "prediction_log", "registry", "service", "settings", "starter_data", "train", "upstream_patches",
 ]  # fmt: skip
 # Tests mirror the modules; the service has three tiers (test_service, test_serve, test_fuzz), which
 # also cover errors and observability; test_drift covers the report it builds with drift_report;
@@ -41,8 +41,8 @@ TASK_OBJECTIVES = {
 }
 # Hand-written pages; docs/model-card.md is written by `make docs` from the model store (git-ignored).
 DOCS_PAGES = [
-    "index", "getting-started", "contract", "training", "serving", "batch", "deployment", "monitoring", "runbook",
-    "releases", "security", "reference", "changelog",
+    "index", "getting-started", "own-data", "contract", "training", "serving", "batch", "deployment", "monitoring",
+    "runbook", "releases", "security", "reference", "changelog",
 ]  # fmt: skip
 UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}|cookiecutter\.")
 # .github/ is copied without rendering: only GitHub's `${{ }}` expressions and docker/metadata-action's

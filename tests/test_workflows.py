@@ -39,8 +39,19 @@ def test_actionlint(baked: tuple[Path, dict[str, Any]]) -> None:
     check(["actionlint", "-color=false", *workflows], baked[0])  # files named: a bake may have no git
 
 
-def test_zizmor_pedantic_offline(baked: tuple[Path, dict[str, Any]]) -> None:
-    check(["zizmor", "--offline", "--persona", "pedantic", "--no-progress", ".github"], baked[0])
+@pytest.mark.parametrize("persona", ["pedantic", "auditor"])  # auditor: every audit, findings of any confidence
+def test_zizmor_offline(baked: tuple[Path, dict[str, Any]], persona: str) -> None:
+    check(["zizmor", "--offline", "--persona", persona, "--no-progress", ".github"], baked[0])
+
+
+def test_ci_runs_both_test_tiers_and_publishes_only_after_every_check(baked: tuple[Path, dict[str, Any]]) -> None:
+    jobs = yaml.safe_load((baked[0] / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8"))["jobs"]
+    runs = {job_id: [step.get("run") for step in job["steps"]] for job_id, job in jobs.items()}
+    assert "make test" in runs["test"]  # the fast tier, `pytest -m "not slow"`
+    assert "make test-slow" in runs["test-slow"]  # the rest: nothing stops being checked
+    checks = {job_id for job_id, job in jobs.items() if "if" not in job and "needs" not in job}
+    assert checks == {"lint", "test", "test-slow", "build"}
+    assert set(jobs["publish"]["needs"]) == checks
 
 
 @pytest.mark.parametrize(("schema", "pattern"), SCHEMAS.items(), ids=list(SCHEMAS))

@@ -30,7 +30,7 @@ from {{ cookiecutter.package }}.settings import Objectives, Settings, load_setti
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_CONTRACT = load_contract(ROOT / "config" / "contract.yaml")
 NULL_SHARE = 0.1  # of a nullable feature's values
-SIGNAL_FEATURES = 3  # the first features in contract order carry the signal, however many there are
+SIGNAL_WEIGHTS = (1.0, 0.3, 0.1)  # the first features carry the signal, the first most: easy to split on
 RULE_SEED = 20261201  # the feature -> target rule is the same for every sample, whatever its seed
 
 
@@ -84,8 +84,8 @@ def synthetic_frame(contract: Contract, rows: int, seed: int = 0, *, learnable: 
             column[missing] = None
             effect = np.where(missing, 0.0, effect)
         columns[feature.name] = column
-        score += effect if position < SIGNAL_FEATURES else 0.0
-    score = (score - score.mean()) / (score.std() or 1.0) + rng.normal(0, 0.1, rows)
+        score += effect * SIGNAL_WEIGHTS[position] if position < len(SIGNAL_WEIGHTS) else 0.0
+    score = (score - score.mean()) / (score.std() or 1.0) + rng.normal(0, 0.05, rows)
     if not learnable:
         rng.shuffle(score)
     columns[contract.target.name] = _target(contract, score)
@@ -119,7 +119,7 @@ def passing_objectives(contract: Contract) -> Objectives:
     """Objectives a model of learnable synthetic data meets and one of unlearnable data misses."""
     if contract.task == "regression":
         return Objectives(min_r2=0.5)
-    return Objectives(min_accuracy=0.75)
+    return Objectives(min_roc_auc=0.8)  # with many classes accuracy falls faster than ROC AUC
 
 
 # Shapes the project's own contract may lack, declared by the tests themselves.

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from pydantic import ValidationError
 
 from {{ cookiecutter.package }}.api_types import prediction_model, record_model
+from {{ cookiecutter.package }}.contract import CategoricalTarget, Contract, NumericFeature
+from {{ cookiecutter.package }}.errors import ConfigError
 
 from .support import MIXED, MULTICLASS, REGRESSION
 
@@ -74,3 +78,28 @@ def test_the_record_schema_of_a_regression_contract_has_open_bounds_and_nulls() 
     assert building_age["anyOf"][0] == {"minimum": 0.0, "type": "number"}
     assert building_age["anyOf"][1] == {"type": "null"}
     assert schema["properties"]["district"]["enum"] == ["centre", "suburb", "rural"]
+
+
+def test_feature_names_with_spaces_and_symbols_are_the_json_keys_exactly() -> None:
+    names = ["total bill ($)", "a: b # c", "it's", "naïve", "1st", "class"]
+    contract = Contract(
+        target=CategoricalTarget(name="label", classes=["no", "yes"]),
+        features=[NumericFeature(name=name, type="numeric", min=0) for name in names],
+    )
+    record = record_model(contract)
+    assert list(record.model_json_schema()["properties"]) == names
+    parsed = record.model_validate_json(json.dumps(dict.fromkeys(names, 1.5)))
+    assert dict(parsed.__dict__) == dict.fromkeys(names, 1.5)  # what the service hands the model
+    with pytest.raises(ValidationError) as caught:
+        record.model_validate_json(json.dumps(dict.fromkeys(names, -1)))
+    assert {e["loc"][0] for e in caught.value.errors()} == set(names)
+
+
+@pytest.mark.parametrize("name", ["_row", "json", "model_dump", "model_config"])
+def test_a_name_pydantic_cannot_hold_is_refused_with_the_reason(name: str) -> None:
+    contract = Contract(
+        target=CategoricalTarget(name="label", classes=["no", "yes"]),
+        features=[NumericFeature(name=name, type="numeric"), NumericFeature(name="fine name", type="numeric")],
+    )
+    with pytest.raises(ConfigError, match=rf"feature names the API cannot take: '{name}' .*; rename those columns"):
+        record_model(contract)

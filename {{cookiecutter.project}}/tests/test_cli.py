@@ -19,7 +19,7 @@ from {{ cookiecutter.package }}.api_types import record_model
 from {{ cookiecutter.package }}.cli import main, short_revision
 from {{ cookiecutter.package }}.contract import Contract
 from {{ cookiecutter.package }}.data import read_table
-from {{ cookiecutter.package }}.settings import Objectives
+from {{ cookiecutter.package }}.settings import Objectives, load_settings
 
 from .support import MIXED, PROJECT_CONTRACT, ROOT, passing_objectives, synthetic_frame
 
@@ -90,12 +90,18 @@ def test_every_command_has_help_with_the_exit_codes(command: list[str]) -> None:
     assert "Exit codes: 0 ok, 1 a check failed (quality gate, drift), 2 bad input." in result.output
 
 
-def test_data_writes_the_configured_source_and_validate_accepts_it(project: Path) -> None:
+def test_data_prepares_the_configured_source_and_validate_accepts_it(project: Path) -> None:
     raw = configure(project, lambda raw: None)
+    kind = load_settings(project / "config" / "project.yaml").data.kind
+    if kind == "url":
+        pytest.skip("a URL data.source is downloaded by `make data`: the tests stay offline")
+    if kind == "file":  # a committed training file: the fresh project gets its own copy
+        (project / raw["data"]["path"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / raw["data"]["path"], project / raw["data"]["path"])
     result = run(project, "data")
     assert result.exit_code == 0, result.output
     written = read_table(project / raw["data"]["path"])
-    assert result.output == f"wrote {len(written)} rows to {project / raw['data']['path']}\n"
+    assert str(len(written)) in result.output
     validated = run(project, "validate")
     assert validated.exit_code == 0, validated.output
     assert validated.output.startswith(f"ok: {len(written)} rows of ")
@@ -133,8 +139,9 @@ def test_the_whole_flow_exits_zero_and_records_a_dirty_revision(project: Path, c
 
 
 def test_short_revisions_keep_the_dirty_suffix() -> None:
-    assert short_revision("0123456789abcdef0123-dirty") == "0123456789ab-dirty"
-    assert short_revision("0123456789abcdef0123") == "0123456789ab"
+    commit = "c" * 40  # a commit hash's length
+    assert short_revision(f"{commit}-dirty") == "c" * 12 + "-dirty"
+    assert short_revision(commit) == "c" * 12
     assert short_revision("unknown") == "unknown"
 
 
@@ -239,3 +246,64 @@ def test_drift_exits_zero_one_or_two(project: Path, monkeypatch: pytest.MonkeyPa
     expected = f"error: 1 of 2 features drifted (share 0.50 > objectives.max_drift_share 0.3): {number.name}"
     assert expected in shifted.output
     assert (project / "reports" / "drift" / "latest" / "report.html").is_file()
+
+
+def test_data_checks_a_committed_file_and_train_reads_it(project: Path, contract: Contract) -> None:
+    def change(raw: dict[str, Any]) -> None:
+        raw["model_name"] = "file-source"
+        raw["data"] = {"source": "data/train.csv", "path": "data/train.csv"}
+        gate_on(passing_objectives(contract))(raw)
+
+    configure(project, change)
+    (project / "data").mkdir()
+    synthetic_frame(contract, 300).to_csv(project / "data" / "train.csv", index=False)
+    checked = run(project, "data")
+    assert checked.exit_code == 0, checked.output
+    assert checked.output == (
+        f"ok: 300 rows of {project / 'data' / 'train.csv'} satisfy the data contract "
+        "(a file in the repository: nothing written)\n"
+    )
+    assert sorted(path.name for path in (project / "data").iterdir()) == ["train.csv"]
+    trained = run(project, "train")
+    assert trained.exit_code == 0, trained.output
+
+
+def test_data_downloads_a_pinned_url_once(project: Path, contract: Contract) -> None:
+    from {{ cookiecutter.package }}.data import file_sha256
+
+    published = project / "elsewhere" / "train.csv"
+    published.parent.mkdir()
+    synthetic_frame(contract, 120).to_csv(published, index=False)
+    digest = file_sha256(published)
+    configure(
+        project,
+        lambda raw: raw.update(data={"source": published.as_uri(), "path": "data/cache/train.csv", "sha256": digest}),
+    )
+    first, second = run(project, "data"), run(project, "data")
+    assert (first.exit_code, second.exit_code) == (0, 0), first.output + second.output
+    assert first.output.startswith(f"downloaded 120 rows from {published.as_uri()} to ")
+    assert "download skipped" in second.output
+    assert (project / "data" / "cache" / "train.csv").read_bytes() == published.read_bytes()
+    assert run(project, "validate").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"source": "http://example.org/t.csv", "path": "t.csv", "sha256": "0" * 64}, "plain http:// is refused"),
+        ({"source": "https://example.org/t.csv", "path": "t.csv"}, "data.sha256: Value error, required when"),
+        ({"source": "../t.csv"}, "data.source: Value error, points outside the project root"),
+        ({"source": "t.csv", "path": "t.csv"}, "t.csv: file not found; put your training table (CSV or Parquet) there"),
+        ({"source": "os:getcwd", "path": "t.csv"}, "data.source: the loader os:getcwd returned a str ("),
+        ({"source": "{{ cookiecutter.package }}.nothing:load", "path": "t.csv"}, "data.source: cannot import"),
+        ({"source": "file:///nonexistent/t.csv", "path": "t.csv", "sha256": "0" * 64}, "cannot download file:///"),
+    ],
+    ids=["http", "no-sha256", "outside", "missing-file", "not-a-dataframe", "no-loader", "unreachable"],
+)
+def test_data_with_a_bad_source_exits_two_and_writes_nothing(project: Path, data: dict[str, str], message: str) -> None:
+    configure(project, lambda raw: raw.update(data=data))
+    result = run(project, "data")
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ")
+    assert message in result.output
+    assert not (project / "t.csv").exists()

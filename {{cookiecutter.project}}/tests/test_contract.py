@@ -18,31 +18,15 @@ from {{ cookiecutter.package }}.contract import (
     Problem,
     load_contract,
 )
-from {{ cookiecutter.package }}.data import resolve_source
 from {{ cookiecutter.package }}.errors import ConfigError
-from {{ cookiecutter.package }}.settings import load_settings
 
-from .support import MIXED, REGRESSION, ROOT, synthetic_frame
+from .support import MIXED, REGRESSION, synthetic_frame
 
 
 def problems_of(contract: Contract, frame: pd.DataFrame, *, with_target: bool = True) -> set[Problem]:
     with pytest.raises(ContractViolationError) as caught:
         contract.validate_frame(frame, source="frame", with_target=with_target)
     return set(caught.value.problems)
-
-
-def test_the_configured_data_source_satisfies_the_shipped_contract(contract: Contract) -> None:
-    source = load_settings(ROOT / "config" / "project.yaml").data.source
-    data = resolve_source(source)()
-    checked = contract.validate_frame(data, source=source, with_target=True)
-    assert list(checked.columns) == [*contract.feature_names, contract.target.name]
-    assert len(checked) == len(data) > 0
-    for feature in contract.numeric:
-        assert checked[feature.name].dtype == np.float64
-    if isinstance(contract.target, NumericTarget):
-        assert checked[contract.target.name].dtype == np.float64
-    else:
-        assert set(checked[contract.target.name]) == set(contract.target.classes)  # every class occurs
 
 
 def test_synthetic_data_satisfies_the_contract_it_is_made_from(contract: Contract) -> None:

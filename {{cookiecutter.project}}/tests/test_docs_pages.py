@@ -11,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from {{ cookiecutter.package }} import docs_pages, registry
+from {{ cookiecutter.package }}.api_types import prediction_model, record_model
 from {{ cookiecutter.package }}.cli import main
 from {{ cookiecutter.package }}.contract import CategoricalTarget, Contract, NumericFeature, load_contract
 from {{ cookiecutter.package }}.errors import GateFailedError
@@ -213,6 +214,20 @@ def test_docs_writes_every_page_or_nothing(project: Path, trained: tuple[Setting
     assert (project / docs_pages.INTENDED_USE).read_text().strip() in card
     check = CliRunner().invoke(main, ["--config", config, "docs", "--check"])
     assert check.exit_code == 0, check.output
+    assert f"`{trained[1]}`" in (project / docs_pages.REQUEST_EXAMPLE).read_text()
+
+
+@pytest.mark.parametrize("contract", [MIXED, REGRESSION], ids=["classification", "regression"])
+def test_the_request_example_is_a_record_the_api_takes_and_the_answer_it_gets(
+    tmp_path: Path, contract: Contract
+) -> None:
+    settings, tag = train_on(tmp_path, contract, model_name=f"example-{contract.task}")
+    page = docs_pages.request_example(registry.load(settings, tag), "uv run pkg")
+    record, answer = (json.loads(block.split("```")[0]) for block in page.split("```json")[1:])
+    record_model(contract).model_validate(record)
+    prediction_model(contract).model_validate(answer)
+    assert answer["model_version"] == tag
+    assert "`uv run pkg example`" in page
 
 
 def test_docs_refuses_a_project_without_its_card_sections(project: Path, trained: tuple[Settings, str]) -> None:

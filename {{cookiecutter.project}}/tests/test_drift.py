@@ -144,6 +144,7 @@ def test_the_summary_and_report_describe_the_run(mixed: Settings, tmp_path: Path
     assert not list((tmp_path / "drift").glob(".run-*"))
 
 
+@pytest.mark.slow  # 30,000 rows, each checked twice
 @pytest.mark.parametrize("shift", [0.0, 40.0])
 def test_verdicts_on_a_sample_agree_with_the_full_data(mixed: Settings, tmp_path: Path, shift: float) -> None:
     frame = unlabelled(30_000, 11)
@@ -292,6 +293,7 @@ def shifted(frame: pd.DataFrame, contract: Contract, share: float) -> tuple[pd.D
     return moved, [feature.name for feature in chosen]
 
 
+@pytest.mark.slow  # every reference row sent to the service twice, then two drift reports
 def test_serve_log_drift_closes_the_loop(
     trained: tuple[Settings, str], service_module: ModuleType, contract: Contract, tmp_path: Path
 ) -> None:

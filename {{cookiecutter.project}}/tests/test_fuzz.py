@@ -15,6 +15,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from starlette.testclient import TestClient
 
+pytestmark = pytest.mark.slow  # about 30 s of requests: `make test-slow` (and `make fuzz`), not `make test`
+
 KEY = {"X-API-Key": "test-key"}
 DEFAULT_EXAMPLES = {"/predict": 700, "/predict_batch": 200, "/model_info": 100}
 BODY_KEYS = ("method", "url", "headers", "params", "json", "data", "content", "files")  # no cookies in this API

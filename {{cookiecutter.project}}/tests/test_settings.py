@@ -167,3 +167,66 @@ def test_drift_settings_refuse_a_cap_that_would_change_the_methods(tmp_path: Pat
     raw["drift"]["max_rows"] = 500
     with pytest.raises(ConfigError, match=r"drift\.max_rows: Input should be greater than or equal to 1000"):
         load_settings(write_config(tmp_path, raw))
+
+
+# data.source: a loader, a file in the repository or a URL; each kind takes its own data.path/data.sha256.
+SHA = "ab" * 32
+URL = "https://example.org/tables/train.csv"
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "path"),
+    [
+        ({"source": "some_package.loaders:load", "path": "data/cache/train.csv"}, "loader", "data/cache/train.csv"),
+        ({"source": "data/train.csv", "path": "data/train.csv"}, "file", "data/train.csv"),
+        ({"source": "data/train.parquet", "path": "./data/train.parquet"}, "file", "data/train.parquet"),
+        ({"source": "tables/../data/train.csv", "path": "data/train.csv"}, "file", "data/train.csv"),
+        ({"source": URL, "path": "data/cache/train.csv", "sha256": SHA.upper()}, "url", "data/cache/train.csv"),
+        ({"source": "file:///srv/tables/train.csv", "path": "data/cache/t.parquet", "sha256": SHA}, "url", None),
+    ],
+    ids=["loader", "file", "parquet-file", "file-normalised", "https", "file-url"],
+)
+def test_the_kind_of_data_source_is_told_by_its_form(
+    tmp_path: Path, data: dict[str, str], kind: str, path: str | None
+) -> None:
+    settings = load_settings(write_config(tmp_path, shipped() | {"data": data}))
+    assert settings.data.kind == kind
+    assert settings.data_path == tmp_path / (path or data["path"])
+    assert settings.data.sha256 == (SHA if kind == "url" else None)
+
+
+PINNED = {"path": "data/cache/t.csv", "sha256": SHA}  # what a URL source needs beside it
+BAD_DATA = {
+    "http": ({"source": "http://example.org/t.csv"} | PINNED, r"source: .*plain http:// is refused.*use the https://"),
+    "ftp": ({"source": "ftp://example.org/t.csv"} | PINNED, r"source: .*ftp:// is not supported"),
+    "credentials": ({"source": "https://someone@example.org/t.csv"} | PINNED, r"source: .*credentials"),
+    "no-host": ({"source": "https:///t.csv"} | PINNED, r"source: .*names no host"),
+    "relative-file-url": ({"source": "file://tables/t.csv"} | PINNED, r"source: .*file:///srv/data/train\.csv"),
+    "absolute-file": ({"source": "/srv/train.csv"}, r"source: .*an absolute path; a file source is a file committed"),
+    "dotdot-file": ({"source": "../train.csv"}, r"source: .*points outside the project root.*move the file into"),
+    "dotdot-inside": ({"source": "data/../../train.csv"}, r"source: .*points outside the project root"),
+    "not-a-table": ({"source": "data/train.txt"}, r"source: .*neither a loader \('module:function'\), nor a file"),
+    "loader-typo": ({"source": "some_package.loaders:load-it", "path": "d.csv"}, r"source: .*neither a loader"),
+    "path-mismatch": (
+        {"source": "data/train.csv", "path": "data/other.csv"},
+        r"path: .*data/other\.csv is not data\.source data/train\.csv.*set data\.path to data/train\.csv too",
+    ),
+    "file-without-path": ({"source": "data/train.csv"}, r"path: .*required: .*data\.source names: data/train\.csv"),
+    "loader-without-path": ({"source": "a_package:load"}, r"path: .*required when data\.source is a module:function"),
+    "url-without-path": ({"source": URL, "sha256": SHA}, r"path: .*required when data\.source is a URL"),
+    "path-not-a-table": ({"source": URL, "path": "t.json", "sha256": SHA}, r"path: .*must end in \.csv or \.parquet"),
+    "url-without-sha256": (
+        {"source": URL, "path": "d.csv"},
+        rf"sha256: .*required when data\.source is a URL.*`curl -fsSL {URL} \| sha256sum`",
+    ),
+    "file-url-without-sha256": ({"source": "file:///srv/t.csv", "path": "d.csv"}, r"sha256: .*`sha256sum /srv/t\.csv`"),
+    "bad-sha256": ({"source": URL, "path": "d.csv", "sha256": "not-a-hash"}, r"sha256: .*64 hexadecimal digits"),
+    "sha256-of-a-file": ({"source": "t.csv", "path": "t.csv", "sha256": SHA}, r"sha256: .*only taken with a URL"),
+}
+
+
+@pytest.mark.parametrize(("data", "message"), list(BAD_DATA.values()), ids=list(BAD_DATA))
+def test_a_bad_data_section_names_the_key_and_the_fix(tmp_path: Path, data: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"\n  data\.{message}") as caught:
+        load_settings(write_config(tmp_path, shipped() | {"data": data}))
+    assert len(str(caught.value).splitlines()) == 2  # the file, then one line: no knock-on error about other keys

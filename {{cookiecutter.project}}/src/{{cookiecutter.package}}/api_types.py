@@ -1,7 +1,9 @@
 """API types built from a data contract, so a feature added to the contract appears in the API.
 
 The same ranges, categories and nullability as training validation; unknown fields, strings
-for numbers and non-finite numbers are refused with the field and the rule named.
+for numbers and non-finite numbers are refused with the field and the rule named. A record's
+field names are the contract's feature names exactly (spaces and symbols included), so the
+JSON keys are the column names; the few names pydantic cannot hold are refused with the reason.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .contract import CategoricalFeature, Contract, Feature, NumericTarget
+from .errors import ConfigError
 
 STRICT_INPUT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
@@ -29,8 +32,24 @@ def _field(feature: Feature) -> tuple[Any, Any]:
     return Annotated[kind, constraints], ...
 
 
+def field_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a record field, or None: pydantic hides ``_names`` and keeps its own attributes.
+
+    Any other text works as it is (``total bill ($)``): the service reads the fields by name, so an
+    alias would not help, and the record's keys stay the contract's names.
+    """
+    if name.startswith("_"):
+        return "starts with an underscore (pydantic keeps such names private)"
+    if hasattr(BaseModel, name) or name.startswith(("model_validate", "model_dump")):
+        return "is reserved by pydantic (a BaseModel attribute)"
+    return None
+
+
 def record_model(contract: Contract) -> type[BaseModel]:
-    """One input record: a field per feature, in contract order."""
+    """One input record: a field per feature, in contract order, named as the feature."""
+    reserved = [f"{name!r} {problem}" for name in contract.feature_names if (problem := field_name_problem(name))]
+    if reserved:
+        raise ConfigError(f"feature names the API cannot take: {'; '.join(reserved)}; rename those columns")
     fields = {feature.name: _field(feature) for feature in contract.features}
     return create_model("Record", __config__=STRICT_INPUT, **fields)  # type: ignore[call-overload, no-any-return]
 

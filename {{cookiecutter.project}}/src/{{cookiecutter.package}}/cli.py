@@ -18,9 +18,9 @@ import bentoml
 import click
 from bentoml.exceptions import NotFound
 
-from . import __version__, docs_pages, registry
+from . import __version__, contract_inference, docs_pages, registry
 from .contract import Contract, load_contract
-from .data import read_table, resolve_source, write_table
+from .data import prepare_data, read_table
 from .drift import check_drift
 from .errors import GateFailedError, ProjectError
 from .http_guards import load_api_key
@@ -87,12 +87,17 @@ def short_revision(revision: str) -> str:
 @main.command(epilog=EXIT_CODES)
 @click.pass_context
 def data(ctx: click.Context) -> None:
-    """Write the training table from data.source to data.path, checked against the contract."""
+    """Make data.path hold the training table of data.source (loader, file or URL), checked against the contract.
+
+    A module:function loader is called and its table written to data.path; a file in the repository
+    is only checked; an https:// or file:// URL is downloaded to data.path once its SHA-256 equals
+    data.sha256 (skipped when data.path already holds that file).
+    """
     settings = _settings(ctx)
-    frame = resolve_source(settings.data.source)()
-    _contract(settings).validate_frame(frame, source=settings.data.source, with_target=True)
-    write_table(frame, settings.data_path)
-    click.echo(f"wrote {len(frame)} rows to {settings.data_path}")
+    prepared = prepare_data(settings, _contract(settings))
+    for warning in prepared.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(prepared.message)
 
 
 @main.command(epilog=EXIT_CODES)
@@ -318,3 +323,43 @@ def export_command(ctx: click.Context, bento_tag: str, output_dir: Path) -> None
     folder.mkdir(parents=True, exist_ok=True)
     path = bentoml.bentos.export_bento(bento.tag, str(folder / f"{bento.tag.name}-{bento.tag.version}.bento"))
     click.echo(f"exported {bento.tag} to {path}")
+
+
+@main.group("contract", epilog=EXIT_CODES)
+def contract_group() -> None:
+    """Draft the data contract from a data file (contract infer)."""
+
+
+@contract_group.command(
+    "infer",
+    epilog=EXIT_CODES,
+    help="Infer a data contract from a CSV or Parquet file and write it, with the docs tables made from it.\n\n"
+    + contract_inference.RULES,
+)
+@click.option(
+    "--data", "data_path", required=True, type=click.Path(path_type=Path, dir_okay=False), help="CSV or Parquet file."
+)
+@click.option("--target", required=True, help="The column to predict.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write it (default: the contract config/project.yaml names, config/contract.yaml).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@click.pass_context
+def contract_infer(ctx: click.Context, data_path: Path, target: str, output: Path | None, force: bool) -> None:
+    """Infer a data contract from a file (help: contract_inference.RULES)."""
+    settings = _settings(ctx)
+    output = output or settings.resolve(settings.contract)
+    contract_inference.refuse_overwrite(output, force=force)
+    inference, text = contract_inference.infer_file(data_path, target)
+    for notice in inference.left_out:
+        click.echo(notice)
+    for path in contract_inference.write(settings, output, inference, text):
+        click.echo(f"wrote {path}")
+    contract = inference.contract
+    kinds = f"{len(contract.numeric)} numeric, {len(contract.categorical)} categorical"
+    click.echo(f"{len(contract.features)} features ({kinds}); target {contract.target.name!r}: {contract.task}")
+    click.echo("next:")
+    for step in contract_inference.next_steps(settings, contract, data_path, output):
+        click.echo(f"  - {step}")

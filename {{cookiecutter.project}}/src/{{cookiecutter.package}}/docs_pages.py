@@ -19,6 +19,7 @@ from . import registry
 from .contract import CategoricalFeature, CategoricalTarget, Contract, NumericFeature
 from .data import atomic_write
 from .errors import ConfigError, GateFailedError
+from .model import Model
 from .registry import ModelVersion
 from .settings import Objectives, Settings
 
@@ -27,6 +28,7 @@ CONTRACT_TABLE = SNIPPETS / "contract-table.md"
 OBJECTIVES_TABLE = SNIPPETS / "objectives-table.md"
 INTENDED_USE = SNIPPETS / "intended-use.md"
 MODEL_CARD = Path("docs/model-card.md")
+REQUEST_EXAMPLE = SNIPPETS / "request-example.md"  # from the model store, like the card (git-ignored)
 DRIFT_REPORT = Path("docs/drift-report.html")  # the card's drift section links here
 
 
@@ -214,6 +216,18 @@ def write_drift_report(settings: Settings, run: Path | None) -> None:
         shutil.copyfile(run / "report.html", temporary)
 
 
+def request_example(model: Model, command: str) -> str:
+    """One request and the answer the model gives it: the serving page's example, true to the contract."""
+    records = model.example_records(1)
+    (answer,) = model.answers(model.predict_records(records))
+    return (
+        _generated(f"the model store ({model.tag})")
+        + f"A record of the reference sample of `{model.tag}`, as `{command} example` prints it:\n\n"
+        + f"```json\n{json.dumps(records[0])}\n```\n\nand the model's answer:\n\n"
+        + f"```json\n{json.dumps(answer)}\n```\n"
+    )
+
+
 def write_pages(settings: Settings, contract: Contract, tag: str | None = None) -> list[Path]:
     """Render every generated page (the card for ``tag``, default latest), then write them all."""
     model = registry.get_model(settings, tag)
@@ -229,7 +243,11 @@ def write_pages(settings: Settings, contract: Contract, tag: str | None = None) 
         run,
         model_name=settings.model_name,
     )
-    pages = config_pages(settings, contract) | {MODEL_CARD: card}
+    command = f"uv run {__package__}"
+    pages = config_pages(settings, contract) | {
+        MODEL_CARD: card,
+        REQUEST_EXAMPLE: request_example(registry.load_entry(model), command),
+    }
     for path, text in pages.items():
         with atomic_write(settings.resolve(path)) as temporary:  # a failure never leaves half a page
             temporary.write_text(text, encoding="utf-8")

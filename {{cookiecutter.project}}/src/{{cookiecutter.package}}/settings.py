@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from .errors import ConfigError
 
@@ -21,11 +23,139 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataSettings(_Strict):
-    """Where the training table lives and which function produces it."""
+# data.source is one of three kinds, told apart by its form (see DataSettings).
+SourceKind = Literal["loader", "file", "url"]
+TABLE_FORMATS = (".csv", ".parquet")
+_LOADER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_INSIDE_THE_REPOSITORY = (
+    "a file source is a file committed in the repository, named relative to the project root "
+    "(e.g. data/train.csv), so that CI checks it out with the code: move the file into the project, "
+    "or publish it at an https:// URL and set data.sha256"
+)
 
-    path: Path
-    source: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+def source_kind(source: str) -> SourceKind:
+    """``url`` (``scheme://...``), ``loader`` (``module:function``) or ``file`` (a path in the repository)."""
+    if _URL.match(source):
+        return "url"
+    return "loader" if _LOADER.match(source) else "file"
+
+
+def _check_url(url: str) -> None:
+    match = _URL.match(url)
+    scheme = match.group(1).lower() if match else ""
+    if scheme == "http":
+        raise ValueError(
+            "plain http:// is refused (anyone on the way can read or swap the file): use the https:// "
+            "address, or commit the file and name its path"
+        )
+    if scheme not in ("https", "file"):
+        raise ValueError(f"{scheme}:// is not supported: use https:// or file://, or a module:function loader")
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise ValueError("the URL holds credentials, which would be committed with the config: use one without")
+    if scheme == "https" and not parts.hostname:
+        raise ValueError("the https:// URL names no host")
+    if scheme == "file" and (parts.netloc not in ("", "localhost") or not parts.path):
+        raise ValueError("a file:// URL names an absolute path on this machine, e.g. file:///srv/data/train.csv")
+
+
+def _check_file_source(source: str) -> None:
+    if Path(source).suffix.lower() not in TABLE_FORMATS:
+        raise ValueError(
+            "neither a loader ('module:function'), nor a file in the repository ending in "
+            f"{' or '.join(TABLE_FORMATS)}, nor an https:// or file:// URL"
+        )
+    if Path(source).is_absolute():
+        raise ValueError(f"an absolute path; {_INSIDE_THE_REPOSITORY}")
+    if Path(os.path.normpath(source)).parts[0] == "..":
+        raise ValueError(f"points outside the project root; {_INSIDE_THE_REPOSITORY}")
+
+
+class DataSettings(_Strict):
+    """Where the training table comes from (``source``) and where training reads it (``path``).
+
+    ``source`` is one of three kinds, told apart by its form:
+
+    - a loader, ``module:function`` returning a pandas DataFrame: ``make data`` writes what it
+      returns to ``path`` (required);
+    - a file in the repository (CSV or Parquet), relative to the project root: ``make data`` only
+      checks it; ``path`` must name that same file;
+    - an ``https://`` or ``file://`` URL: ``make data`` downloads it to ``path`` (required) and
+      checks it against ``sha256`` (required; no other kind takes it).
+    """
+
+    source: str
+    path: Path = Field(default=None, validate_default=True)  # required; the default lets _path_is_set say why
+    sha256: str | None = Field(default=None, validate_default=True)
+
+    @property
+    def kind(self) -> SourceKind:
+        """Which of the three kinds ``source`` is."""
+        return source_kind(self.source)
+
+    @field_validator("source")
+    @classmethod
+    def _source_of_a_known_kind(cls, source: str) -> str:
+        kind = source_kind(source)
+        if kind == "url":
+            _check_url(source)
+        elif kind == "file":
+            _check_file_source(source)
+        return source
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_is_set(cls, path: object, info: ValidationInfo) -> object:
+        source = info.data.get("source")
+        if path is not None:
+            return path
+        if source is None:  # data.source is wrong itself: one error about it is enough
+            return Path("unset.csv")
+        if source_kind(source) == "file":
+            raise ValueError(f"required: the table training reads, here the file data.source names: {source}")
+        given = "a module:function loader" if source_kind(source) == "loader" else "a URL"
+        raise ValueError(
+            f"required when data.source is {given}: the file `make data` writes, e.g. data/cache/train.csv "
+            "(data/cache/ is git-ignored)"
+        )
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_a_table(cls, path: Path, info: ValidationInfo) -> Path:
+        source = info.data.get("source")
+        if path.suffix.lower() not in TABLE_FORMATS:
+            raise ValueError(f"must end in {' or '.join(TABLE_FORMATS)} (the training table's format)")
+        if source is not None and source_kind(source) == "file" and os.path.normpath(path) != os.path.normpath(source):
+            raise ValueError(
+                f"{path} is not data.source {source}: when data.source is a file in the repository, training "
+                f"reads that very file; set data.path to {source} too"
+            )
+        return path
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256_pins_a_url(cls, sha256: str | None, info: ValidationInfo) -> str | None:
+        source = info.data.get("source")
+        if source is None:
+            return sha256
+        if source_kind(source) != "url":
+            if sha256 is not None:
+                raise ValueError("only taken with a URL (https:// or file://) as data.source: remove it")
+            return None
+        if sha256 is None:
+            parts = urlsplit(source)
+            local = parts.scheme.lower() == "file"
+            command = f"sha256sum {parts.path}" if local else f"curl -fsSL {source} | sha256sum"
+            raise ValueError(
+                f"required when data.source is a URL: the file's SHA-256 (64 hex digits), which `make data` "
+                f"checks the download against; compute it with `{command}` (macOS: shasum -a 256) and add it"
+            )
+        if not _SHA256.match(sha256.strip().lower()):
+            raise ValueError("must be a SHA-256: 64 hexadecimal digits")
+        return sha256.strip().lower()
 
 
 # The metrics each task is scored with, and so the objectives it may set.

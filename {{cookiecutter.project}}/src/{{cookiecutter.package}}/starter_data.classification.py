@@ -1,9 +1,8 @@
 """The starter dataset: scikit-learn's Wisconsin breast-cancer data, so the project trains from day one.
 
 ``make data`` calls ``load`` because ``data.source`` in config/project.yaml names it. To train on
-your own data, point ``data.source`` at your own loader (any ``module:function`` returning a
-pandas DataFrame), or put your own file at ``data.path`` and skip ``make data``; then this module
-can go.
+your own data, point ``data.source`` at a file committed to the repository, an https:// URL with
+its ``data.sha256``, or a loader of yours (docs/own-data.md); then this module can go.
 """
 
 from __future__ import annotations

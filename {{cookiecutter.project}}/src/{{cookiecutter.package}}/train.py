@@ -74,7 +74,7 @@ def split(frame: pd.DataFrame, contract: Contract, training: TrainingSettings) -
 def load_training_table(path: Path, contract: Contract) -> pd.DataFrame:
     """Read a labelled table and hold it to the contract."""
     if not path.is_file():
-        raise DataError(f"{path}: training data not found; run `make data`, or set data.path to your own file")
+        raise DataError(f"{path}: training data not found; run `make data` (data.source says where it comes from)")
     return contract.validate_frame(read_table(path), source=str(path), with_target=True)
 
 
