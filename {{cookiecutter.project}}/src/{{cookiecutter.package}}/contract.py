@@ -24,6 +24,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_bounds(low: float | None, high: float | None) -> None:
+    """Inclusive bounds of a feature or target must be in order."""
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"min ({low}) is greater than max ({high})")
+
+
 class NumericFeature(_Strict):
     """A number, optionally bounded (inclusive)."""
 
@@ -36,8 +42,7 @@ class NumericFeature(_Strict):
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> NumericFeature:
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        _check_bounds(self.min, self.max)
         return self
 
 
@@ -108,8 +113,7 @@ class NumericTarget(_Strict):
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> NumericTarget:
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        _check_bounds(self.min, self.max)
         return self
 
 
