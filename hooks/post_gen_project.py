@@ -1,15 +1,21 @@
 """Finish the generated project: keep the chosen variants, drop what the options exclude, make the first commit.
 
-Never fails generation for git's sake: without git or a git identity it says so and carries on.
-Runs offline, with the standard library only.
+First refuses a package that would shadow a dependency or a folder of the project (it reads them
+from the generated files; cookiecutter then deletes the folder). Never fails generation for git's
+sake: without git or a git identity it says so and carries on. Runs offline, with the standard
+library only (tomllib: Python 3.11 or later).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 CONTEXT = json.loads(
     r"""{{ {
@@ -21,6 +27,35 @@ CONTEXT = json.loads(
         "init_git": cookiecutter.init_git,
     } | tojson }}"""
 )
+
+# Top-level modules that `make install` installs beyond the names of the requirements in
+# pyproject.toml (transitive dependencies, and import names that differ: scikit-learn is sklearn).
+# Recorded from an installed project; tests/test_hooks.py (slow tier) fails, listing the names to
+# add, when the dependencies bring a new one.
+INSTALLED_MODULES = frozenset(
+    """
+    a2wsgi aiohappyeyeballs aiohttp aiohttp_asgi_connector aiosignal aiosqlite annotated_doc annotated_types
+    anyio appdirs asgiref ast_serialize attr attrs babel backrefs bentoml_cli bidict blinker brotli cattr cattrs
+    certifi cffi cfgv charset_normalizer circus click_option_group cloudpickle colorama configargparse
+    cryptography dateutil defusedxml deprecation distlib distro dotenv dynaconf engineio example execnet faker
+    filelock flask flask_cors flask_login flatbuffers formulaic frozenlist fsspec gevent geventhttpclient
+    ghp_import google graphql greenlet griffe h11 harfile httpcore httpcore2 httptools httpx httpx_ws hypothesis
+    hypothesis_graphql identify idna iniconfig interface_meta iterative_telemetry itsdangerous jinja2 joblib
+    jsonschema_rs jsonschema_specifications jupyterlab_plotly librt litestar litestar_htmx markdown markdown_it
+    markupsafe material materialx mdurl mergedeep mkdocs_autorefs mkdocs_get_deps mkdocstrings_handlers
+    ml_dtypes msgpack msgspec multidict multipart mypy_extensions mypyc narwhals nltk nodeenv onnx opentelemetry
+    packaging packaging_legacy_version paginate pathspec patsy pip_requirements_parser platformdirs plotly
+    pluggy polyfactory propcache psutil py pycparser pydantic_core pygments pymdownx pynvml pyparsing
+    pyrate_limiter pytest_locust python_discovery python_multipart pythonjsonlogger referencing regex requests
+    rich rich_click rich_toolkit rpds ruamel schema scipy shellingham simple_di simple_websocket sklearn sniffio
+    socketio sortedcontainers starlette statsmodels tenacity tomli_w tornado tqdm truststore typer
+    typing_extensions typing_inspect typing_inspection tzdata ujson urllib3 uuid6 uvloop vendor_licenses
+    virtualenv watchdog watchfiles websocket websockets werkzeug wrapt wsproto xdist yaml yaml_env_tag yarl zmq
+    zope
+    """.split()  # noqa: SIM905 (a list literal: one line for each of 175 names)
+)
+REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
 
 # The one table of optional paths: path -> keep it? (files and folders alike)
 OPTIONAL_PATHS = {
@@ -44,6 +79,38 @@ VARIANT_PATHS = {
 
 # One deploy workflow per deploy_target (`none` has none): the chosen one becomes deploy.yml.
 DEPLOY_WORKFLOWS = {target: f".github/workflows/deploy-{target}.yml" for target in ("kubernetes", "bentocloud")}
+
+
+def requirement_modules(pyproject: dict[str, Any]) -> dict[str, str]:
+    """The import name each requirement (project, dependency groups, build system) would take, to its requirement."""
+    requirements = [
+        *pyproject["project"].get("dependencies", []),
+        *pyproject.get("build-system", {}).get("requires", []),
+    ]
+    requirements += [r for extra in pyproject["project"].get("optional-dependencies", {}).values() for r in extra]
+    requirements += [
+        r for group in pyproject.get("dependency-groups", {}).values() for r in group if isinstance(r, str)
+    ]
+    modules = {}
+    for requirement in requirements:
+        name = REQUIREMENT_NAME.match(requirement)
+        if name:
+            modules[re.sub(r"[-_.]+", "_", name.group()).lower()] = f"the requirement {requirement!r} in pyproject.toml"
+    return modules
+
+
+def shadowed(root: Path, package: str) -> str | None:
+    """What a package of this name would shadow in the generated project, or None."""
+    own = [path for path in root.iterdir() if path.is_dir() or path.suffix == ".py"]
+    own += [path for path in root.glob("*/*.py") if path.parent.name != "src"]
+    if path := next((path for path in own if path.stem == package), None):
+        return f"the project's own {'folder' if path.is_dir() else 'module'} {str(path.relative_to(root))!r}"
+    modules = requirement_modules(tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8")))
+    if package in modules:
+        return f"the module {package!r} of {modules[package]}"
+    if package in INSTALLED_MODULES:
+        return f"the module {package!r} that the project's dependencies install"
+    return None
 
 
 def variant(relative: str, task: str) -> str:
@@ -102,8 +169,15 @@ def init_git(root: Path) -> str:
 
 
 def main() -> None:
-    """Run the steps and print what to do next."""
+    """Refuse a shadowing package (exit 1: cookiecutter deletes the folder), run the steps, print what to do next."""
     root = Path.cwd()
+    if clash := shadowed(root, CONTEXT["package"]):
+        print(
+            f"error: package={CONTEXT['package']!r} would shadow {clash}: "
+            f"choose another import name, e.g. '{CONTEXT['package']}_model'",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     choose_variants(root)
     remove_excluded(root)
     git_line = init_git(root) if CONTEXT["init_git"] else "init_git is false: no git repository created"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cookiecutter.main import cookiecutter
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 CHOICES = {
@@ -76,3 +80,40 @@ def baked(cookies: Any, config: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
     assert result.exit_code == 0, result.exception
     assert result.exception is None
     return Path(result.project_path), result.context
+
+
+# Text answers in scripts, emoji (astral, ZWJ sequence, flag), combining marks and right-to-left text:
+# the answers that broke pyproject.toml (surrogate escapes) and `mkdocs build` before.
+UNICODE_ANSWERS = {
+    "project_name": "Fraud 🚀 Scoring — Ñandú 漢字",
+    "author_name": "Zoë 👩‍💻 O'Brien-Łukasz 🇺🇦",
+    "description": 'Détecte la fraude 🚀 — 检测欺诈 — كشف الاحتيال — e\u0301 "quoted" \\ backslash',
+    "author_email": "o'brien+ml@example.co.uk",
+}
+
+
+@pytest.fixture(scope="session")
+def unicode_baked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One project baked with UNICODE_ANSWERS, shared by the tests that read its files (and install it)."""
+    output = tmp_path_factory.mktemp("unicode")
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context=UNICODE_ANSWERS, output_dir=str(output)))
+
+
+@pytest.fixture(scope="session")
+def default_baked(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default project, baked once for the tests that only read its tree."""
+    output = tmp_path_factory.mktemp("default")
+    return Path(cookiecutter(str(TEMPLATE), no_input=True, extra_context={"init_git": False}, output_dir=str(output)))
+
+
+@pytest.fixture(scope="session")
+def unicode_installed(unicode_baked: Path) -> Path:
+    """The UNICODE_ANSWERS project with its .venv (`make install`, from uv's cache when it is warm)."""
+    env = {key: value for key, value in os.environ.items() if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+    uv = shutil.which("uv")
+    assert uv, "uv must be installed (it is a dev dependency of the template)"
+    done = subprocess.run(
+        ["make", f"UV={uv}", "install"], cwd=unicode_baked, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return unicode_baked

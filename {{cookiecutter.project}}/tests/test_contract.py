@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from {{ cookiecutter.package }}.contract import (
     Problem,
     load_contract,
 )
-from {{ cookiecutter.package }}.errors import ConfigError
+from {{ cookiecutter.package }}.errors import ConfigError, DataError
 
 from .support import MIXED, REGRESSION, synthetic_frame
 
@@ -149,6 +150,56 @@ def test_unknown_categories_and_non_numbers_are_counted() -> None:
         Problem(number.name, "must be a number", 1),
         Problem(target.name, f"target must be one of {target.classes}", 1),
     }
+
+
+@pytest.mark.parametrize(
+    ("make", "rule", "rows"),
+    [
+        (lambda column: column > column.median(), "must be a number, not true/false (a boolean column)", 6),
+        (lambda column: column.astype(object).where(column.index != 2, True), "must be a number, not true/false", 1),
+        (lambda column: column.round(1).astype(str), "must be a number, not text (store the column as numbers)", 6),
+        (lambda column: pd.to_datetime(column, unit="D"), "must be a number, not datetime64[ns] values", 6),
+    ],
+    ids=["bool-column", "a-bool-among-numbers", "numbers-as-text", "dates"],
+)
+def test_a_numeric_feature_is_checked_by_type_not_only_by_parsing(
+    make: Callable[[pd.Series], pd.Series], rule: str, rows: int
+) -> None:
+    """Parquet keeps types: pandas would read true/false as 1/0, text as its numbers and dates as nanoseconds."""
+    (number,) = MIXED.numeric
+    frame = synthetic_frame(MIXED, 6)
+    frame[number.name] = make(frame[number.name])
+    assert problems_of(MIXED, frame) == {Problem(number.name, rule, rows)}  # no range noise from coerced values
+
+
+def test_a_boolean_numeric_target_is_refused() -> None:
+    frame = synthetic_frame(REGRESSION, 4)
+    frame[REGRESSION.target.name] = [True, False, True, True]
+    assert problems_of(REGRESSION, frame) == {
+        Problem("price", "target must be a number, not true/false (a boolean column)", 4)
+    }
+
+
+def test_a_repeated_column_is_refused_before_any_rule(contract: Contract) -> None:
+    frame = synthetic_frame(contract, 3)
+    first = contract.feature_names[0]
+    doubled = pd.concat([frame, frame[[first]]], axis=1)
+    with pytest.raises(DataError, match=rf"^upload: duplicate column names \['{first}'\]: rename or drop the copies$"):
+        contract.validate_frame(doubled, source="upload", with_target=True)
+
+
+def test_type_checks_leave_ranges_and_categories_to_the_drift_report() -> None:
+    (plan,), (number,) = MIXED.categorical, MIXED.numeric
+    frame = synthetic_frame(MIXED, 6).astype({number.name: object})
+    frame.loc[0, number.name] = 10_000.0  # above the max: a drift check measures it, it does not refuse it
+    frame.loc[1, plan.name] = "enterprise"
+    assert MIXED.check_types(frame) == []
+    frame.loc[2, number.name] = None
+    frame.loc[3, number.name] = "twelve"
+    assert MIXED.check_types(frame) == [
+        Problem(number.name, "must not be null", 1),
+        Problem(number.name, "must be a number", 1),
+    ]
 
 
 def test_the_error_message_lists_every_problem(contract: Contract) -> None:

@@ -315,8 +315,9 @@ def test_a_task_that_fits_the_settings_needs_no_change(project: Path) -> None:
 
 def test_another_output_leaves_the_project_contract_and_its_docs_alone(project: Path) -> None:
     data = write(tips(), project, "tips.csv")
-    before = snapshot(project)
     output = project / "drafts" / "tips.yaml"
+    output.parent.mkdir()  # a folder named on the command line must exist
+    before = snapshot(project)
     result = run(project, "--data", str(data), "--target", "smoker", "--output", str(output))
     assert result.exit_code == 0, result.output
     after = snapshot(project)

@@ -11,6 +11,7 @@ import http.server
 import importlib
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet
 import pytest
 import yaml
 
@@ -97,6 +100,74 @@ def test_bad_files_are_data_errors_naming_the_file(
     with pytest.raises(DataError, match=message) as caught:
         read_table(path)
     assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_repeated_column_name_is_refused_by_name(tmp_path: Path, suffix: str) -> None:
+    """pandas would read a CSV's second ``x`` as ``x.1``; pyarrow fails on the Parquet one with a riddle."""
+    path = tmp_path / f"table{suffix}"
+    if suffix == ".csv":
+        path.write_text("x,y,x,y,z\n1,2,3,4,5\n")
+    else:
+        columns = [pa.array([1.0]) for _ in range(5)]
+        pyarrow.parquet.write_table(pa.table(columns, names=["x", "y", "x", "y", "z"]), path)
+    with pytest.raises(DataError) as caught:
+        read_table(path)
+    assert str(caught.value) == (
+        f"{path}: duplicate column names ['x', 'y']: each column may appear once; rename or drop the copies"
+    )
+
+
+@pytest.mark.parametrize(("delimiter", "named"), [(";", "semicolons (;)"), ("\t", "tabs"), ("|", "pipes (|)")])
+def test_a_csv_separated_by_another_delimiter_says_so(tmp_path: Path, delimiter: str, named: str) -> None:
+    path = tmp_path / "table.csv"
+    path.write_text(f"\nx{delimiter}y{delimiter}z\n1{delimiter}2{delimiter}3\n")  # blank first line, as pandas skips
+    with pytest.raises(DataError) as caught:
+        read_table(path)
+    message = str(caught.value)
+    header = f"x{delimiter}y{delimiter}z"
+    assert message.startswith(f"{path}: the header is one column, {header!r}, separated by {named} instead of commas")
+    assert f"pandas.read_csv(path, sep={delimiter!r}).to_csv(path, index=False)" in message
+    assert "\n" not in message
+
+
+def test_a_one_column_csv_without_those_delimiters_is_read(tmp_path: Path) -> None:
+    (tmp_path / "table.csv").write_text("x, y\n1\n")
+    assert list(read_table(tmp_path / "table.csv").columns) == ["x", " y"]
+    (tmp_path / "one.csv").write_text("x-y z\n1\n")
+    assert list(read_table(tmp_path / "one.csv").columns) == ["x-y z"]
+
+
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from {{ cookiecutter.package }}.data import atomic_write
+with atomic_write(Path(sys.argv[1])) as temporary:
+    temporary.write_bytes(b"x" * 1_000_000)
+    print(temporary, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_temporary_of_a_killed_write_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    """SIGKILL runs no cleanup code: the next write to the same file removes what the dead one left."""
+    target = tmp_path / "scored.csv"
+    writer = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(target)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout is not None
+        temporary = Path(writer.stdout.readline().strip())
+        assert temporary.parent == tmp_path
+        assert temporary.name.startswith(".scored.csv.")
+        write_table(pd.DataFrame({"x": [1]}), target)  # a live run's temporary is left alone
+        assert temporary.stat().st_size == 1_000_000
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.communicate(timeout=10)
+    assert writer.returncode == -signal.SIGKILL
+    assert temporary.exists()
+    write_table(pd.DataFrame({"x": [2]}), target)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["scored.csv"]
+    assert read_table(target)["x"].tolist() == [2]
 
 
 def test_a_loader_is_imported_by_name() -> None:

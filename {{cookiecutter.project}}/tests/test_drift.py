@@ -4,8 +4,10 @@ and the closed serve -> log -> drift loop on the project's own contract."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -110,7 +112,17 @@ def test_the_summary_and_report_describe_the_run(mixed: Settings, tmp_path: Path
     frame.loc[:2, "plan"] = "enterprise"  # not one of its categories
     frame.loc[5:11, "plan"] = None
     missing = int(frame["plan"].isna().sum())  # the synthetic data leaves some out too (plan is nullable)
-    result = check_drift(with_drift(mixed, tmp_path / "drift"), current_file(tmp_path, frame, "labelled.csv"))
+    (tmp_path / "drift" / ".run-killed").mkdir(parents=True)  # what a killed run leaves: nobody holds its lock
+    (tmp_path / "drift" / ".run-killed" / "report.html").write_text("half a report")
+    (tmp_path / "drift" / ".run-live").mkdir()
+    live = os.open(tmp_path / "drift" / ".run-live", os.O_RDONLY)
+    fcntl.flock(live, fcntl.LOCK_EX)  # as a run still writing holds it
+    try:
+        result = check_drift(with_drift(mixed, tmp_path / "drift"), current_file(tmp_path, frame, "labelled.csv"))
+    finally:
+        os.close(live)
+    assert sorted(path.name for path in (tmp_path / "drift").glob(".run-*")) == [".run-live"]
+    (tmp_path / "drift" / ".run-live").rmdir()
     summary = json.loads((result.folder / "summary.json").read_text())
     assert summary == json.loads(json.dumps(result.summary, default=str))
     assert summary["model_version"] == str(registry.get_model(mixed).tag)
@@ -181,8 +193,29 @@ def write(path: Path, text: str) -> Path:
             lambda d: write(d / "p.jsonl", '{"tenure_months": 1, "plan": "pro", "extra": 1}\n'),
             r"columns not in the data contract: \['extra'\]",
         ),
+        (
+            lambda d: current_file(d, unlabelled(1, 1)),
+            r"current\.parquet: 1 current rows, fewer than drift\.min_rows \(100\): too few for a drift test",
+        ),
+        (
+            lambda d: current_file(d, unlabelled(150, 1).assign(tenure_months=lambda f: f["tenure_months"] > 100)),
+            r"tenure_months: must be a number, not true/false \(a boolean column\) \(150 rows\)",
+        ),
+        (
+            lambda d: current_file(
+                d, unlabelled(150, 1).assign(tenure_months=lambda f: f["tenure_months"].astype(str))
+            ),
+            r"tenure_months: must be a number, not text \(store the column as numbers\) \(150 rows\)",
+        ),
+        (
+            lambda d: current_file(
+                d, unlabelled(150, 1).assign(tenure_months=lambda f: f["tenure_months"].mask(f.index < 7))
+            ),
+            r"the rows a drift test cannot compare\) breaks the data contract \(1 problems\):\n"
+            r"  - tenure_months: must not be null \(7 rows\)",
+        ),
     ],
-    ids=["missing", "empty", "missing-column", "unreadable", "extra-log-column"],
+    ids=["missing", "empty", "missing-column", "unreadable", "extra-log-column", "one-row", "bool", "text", "nulls"],
 )
 def test_bad_current_data_is_refused_and_writes_nothing(
     mixed: Settings, tmp_path: Path, make: Callable[[Path], Path], message: str
@@ -192,6 +225,17 @@ def test_bad_current_data_is_refused_and_writes_nothing(
         check_drift(with_drift(mixed, reports), make(tmp_path))
     assert caught.value.exit_code == 2
     assert not reports.exists()
+
+
+def test_fewer_rows_than_drift_min_rows_are_refused_on_either_side(mixed: Settings, tmp_path: Path) -> None:
+    current = current_file(tmp_path, unlabelled(120, 2))
+    with pytest.raises(ProjectError, match=r"120 current rows, fewer than drift\.min_rows \(121\)") as caught:
+        check_drift(with_drift(mixed, tmp_path / "drift", min_rows=121), current)
+    assert caught.value.exit_code == 2
+    current = current_file(tmp_path, unlabelled(2001, 2))
+    with pytest.raises(ProjectError, match=r"reference sample holds 2000 rows, fewer than drift\.min_rows \(2001\)"):
+        check_drift(with_drift(mixed, tmp_path / "drift", min_rows=2001, max_rows=5000), current)
+    assert not (tmp_path / "drift").exists()
 
 
 def test_a_version_without_reference_or_an_unknown_threshold_is_refused(mixed: Settings, tmp_path: Path) -> None:

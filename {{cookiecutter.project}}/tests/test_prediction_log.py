@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,40 @@ def test_a_full_disk_is_counted_not_raised(tmp_path: Path, monkeypatch: pytest.M
     log.close()
     assert failures
     assert set(failures) == {"write_error"}
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)  # the usual default: what a process would create without asking for less
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_the_log_is_closed_to_other_users(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path / "logs" / "predictions", on_failure=lambda reason: None)
+    log.append([{"x": 1}])
+    log.close()
+    (path,) = (tmp_path / "logs" / "predictions").glob("*.jsonl")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o750
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_an_existing_folder_open_to_others_is_closed_to_them(tmp_path: Path) -> None:
+    folder = tmp_path / "log"
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)
+    log = PredictionLog(folder, on_failure=lambda reason: None)
+    log.append([{"x": 1}])
+    log.close()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o770
+    assert [row["x"] for row in read_rows(folder)] == [1]
+
+
+def test_close_writes_everything_queued_and_can_be_repeated(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, on_failure=lambda reason: None)
+    log.append([{"i": i} for i in range(20_000)])
+    log.close()
+    log.close()  # a second close (shutdown hook after a test's own) returns at once
+    assert [row["i"] for row in read_rows(tmp_path)] == list(range(20_000))

@@ -146,3 +146,21 @@ def test_git_revision_is_the_commit_with_a_dirty_suffix(tmp_path: Path) -> None:
 def test_outside_git_the_revision_is_unknown_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert registry.git_revision(tmp_path) == "unknown"
     assert "git_revision=unknown" in caplog.text
+
+
+@pytest.mark.parametrize("empty", ["", "  "])
+def test_an_empty_bentoml_home_means_the_project_store(
+    monkeypatch: pytest.MonkeyPatch,
+    make_settings: Callable[..., Settings],
+    empty: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings()
+    monkeypatch.setenv("BENTOML_HOME", empty)  # restored after the test: BentoML has cached the session's store
+    assert registry.use_project_store(settings) == settings.root / ".bentoml"
+    assert "BENTOML_HOME is set but empty" in caplog.text
+
+
+def test_a_set_bentoml_home_is_kept(monkeypatch: pytest.MonkeyPatch, make_settings: Callable[..., Settings]) -> None:
+    monkeypatch.setenv("BENTOML_HOME", "/srv/models")
+    assert registry.use_project_store(make_settings()) == Path("/srv/models")

@@ -11,10 +11,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]  # BentoML's dependency, without types
 import pytest
 
 from {{ cookiecutter.package }}.contract import Contract
@@ -56,31 +60,43 @@ def serve_env(tag: str, port: int, log_dir: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def server(trained: tuple[Any, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    port, folder = free_port(), tmp_path_factory.mktemp("serve")
+@contextmanager
+def serving(tag: str, folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A real server of ``tag`` (one worker), logging into ``folder``; stopped with SIGTERM at the end."""
+    port = free_port()
     output = (folder / "server.log").open("w")
     process = subprocess.Popen(
-        [CLI, "serve"], cwd=ROOT, env=serve_env(trained[1], port, folder / "log"), stdout=output, stderr=output
+        [CLI, "serve"], cwd=ROOT, env=serve_env(tag, port, folder / "log"), stdout=output, stderr=output
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (folder / "server.log").read_text()
-            try:
-                if call(f"{base}/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"not ready in 90 s:\n{(folder / 'server.log').read_text()}")
-        yield base, folder
+        wait_until_ready(base, process, folder)
+        yield base, process
     finally:
-        os.kill(process.pid, signal.SIGTERM)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         output.close()
+
+
+def wait_until_ready(base: str, process: subprocess.Popen[bytes], folder: Path, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, (folder / "server.log").read_text()
+        try:
+            if call(f"{base}/readyz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"not ready in {seconds} s:\n{(folder / 'server.log').read_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(trained: tuple[Any, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path_factory.mktemp("serve")
+    with serving(trained[1], folder) as (base, _):
+        yield base, folder
 
 
 def answer_keys(contract: Contract) -> set[str]:
@@ -158,3 +174,115 @@ def test_a_missing_model_stops_start_up_with_a_clear_message(tmp_path: Path) -> 
     assert "error: cannot start the service: model '" in done.stderr
     assert ":nosuchversion' is not in the model store" in done.stderr
     assert "run `make train`" in done.stderr
+
+
+def metric_lines(base: str) -> list[str]:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        return [line for line in response.read().decode().splitlines() if not line.startswith("#")]
+
+
+def in_progress(base: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metric_lines(base) if "request_in_progress{" in line)
+
+
+def workers(process: subprocess.Popen[bytes]) -> list[int]:
+    """The PIDs of the server's live workers (a killed one is a zombie until the arbiter reaps it)."""
+    found = []
+    for child in psutil.Process(process.pid).children(recursive=True):
+        try:
+            if "_bentoml_impl.worker.service" in " ".join(child.cmdline()):
+                found.append(child.pid)
+        except psutil.Error:  # a zombie, or gone
+            pass
+    return found
+
+
+def test_the_real_server_refuses_huge_headers_and_closes_slow_ones(server: tuple[str, Path]) -> None:
+    base, _ = server
+    address = ("127.0.0.1", int(base.rsplit(":", 1)[1]))
+    serving_settings = load_settings(ROOT / "config" / "project.yaml").serving
+    with socket.create_connection(address, timeout=10) as connection:
+        big = b"a" * (serving_settings.max_header_bytes + 1000)
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + big + b"\r\n\r\n")
+        assert connection.recv(65536).startswith(b"HTTP/1.1 431")
+    with socket.create_connection(address, timeout=serving_settings.header_timeout_s + 10) as connection:
+        began = time.monotonic()
+        connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+        assert connection.recv(1) == b""
+    assert time.monotonic() - began >= serving_settings.header_timeout_s - 0.5
+
+
+def test_a_killed_worker_leaves_no_gauges_behind(trained: tuple[Any, str], tmp_path: Path) -> None:
+    with serving(trained[1], tmp_path) as (base, process):
+        (worker,) = workers(process)
+        port = int(base.rsplit(":", 1)[1])
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(3)]
+        for connection in held:  # requests in progress until the worker dies: a body that never ends
+            connection.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+            connection.sendall(b"Content-Length: 1000\r\n\r\n{")
+        deadline = time.monotonic() + 20
+        while in_progress(base) < len(held) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert in_progress(base) >= len(held)
+        os.kill(worker, signal.SIGKILL)
+        for connection in held:
+            connection.close()
+        deadline = time.monotonic() + 90
+        while not (restarted := [pid for pid in workers(process) if pid != worker]) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert restarted, "the killed worker was not restarted"
+        wait_until_ready(base, process, tmp_path)
+        assert in_progress(base) == 0
+        assert not [line for line in metric_lines(base) if f'pid="{worker}"' in line]
+
+
+def read_fifo(path: Path, writer_gone: Callable[[], bool], seconds: float = 30) -> bytes:
+    """What a writer sends through the FIFO ``path`` until it closes it, or b"" if it exits without opening it."""
+    received, seen_writer = b"", False
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # lets a writer blocked in open() go on
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(descriptor, 65536)
+            except BlockingIOError:  # a writer is connected, nothing to read yet
+                seen_writer = True
+                time.sleep(0.02)
+                continue
+            received += chunk
+            seen_writer = seen_writer or bool(chunk)
+            if not chunk and (seen_writer or writer_gone()):
+                return received
+            time.sleep(0.02 if chunk else 0.1)
+    finally:
+        os.close(descriptor)
+    pytest.fail(f"the FIFO {path} was neither written and closed nor abandoned in {seconds} s")
+
+
+def test_sigterm_writes_every_queued_row_before_the_server_exits(
+    trained: tuple[Any, str], records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Rows still queued at SIGTERM are written: the log's disk stalls until the server is stopping.
+
+    The worker's log file is a FIFO made in advance, so the writer thread blocks opening it and every
+    answered row stays queued; the test reads the FIFO only once the worker runs its shutdown hooks
+    (or has exited without writing).
+    """
+    batches = [records[start : start + 300] for start in range(0, 600, 300)] * 5  # 3000 rows
+    with serving(trained[1], tmp_path) as (base, process):
+        (worker,) = workers(process)
+        (tmp_path / "log").mkdir(exist_ok=True)
+        fifo = tmp_path / "log" / f"predictions-{datetime.now(UTC):%Y-%m-%d}-{worker}-0.jsonl"
+        os.mkfifo(fifo)
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(lambda batch: call(f"{base}/predict_batch", batch)[0], batches))
+        os.kill(process.pid, signal.SIGTERM)
+        server_log = tmp_path / "server.log"
+        deadline = time.monotonic() + 30
+        while worker in workers(process) and "Running cleanup hook" not in server_log.read_text():
+            assert time.monotonic() < deadline, "the worker neither stopped nor ran its shutdown hooks"
+            time.sleep(0.1)
+        written = read_fifo(fifo, lambda: worker not in workers(process))
+        process.wait(timeout=60)
+    assert statuses == [200] * len(batches)
+    assert len(written.splitlines()) == sum(len(batch) for batch in batches)

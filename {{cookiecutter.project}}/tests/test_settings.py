@@ -38,9 +38,10 @@ def test_the_shipped_settings_load_as_the_file_says() -> None:
     assert settings.data_path == ROOT / raw["data"]["path"]
     assert settings.data.source == raw["data"]["source"]
     assert settings.resolve(settings.contract) == ROOT / raw["contract"]
-    metric_objectives = {
-        k: v for k, v in raw["objectives"].items() if k.startswith(("min_", "max_")) and k != "max_drift_share"
+    metric_keys = {
+        f"{bound}_{metric}" for metrics in TASK_METRICS.values() for metric in metrics for bound in ("min", "max")
     }
+    metric_objectives = {k: v for k, v in raw["objectives"].items() if k in metric_keys}  # not drift or service ones
     assert settings.objectives.declared() == metric_objectives
     assert settings.training.model_dump() == settings.training.model_validate(raw["training"]).model_dump()
     assert settings.metrics_path == ROOT / raw["reports_dir"] / "metrics.json"
@@ -166,6 +167,23 @@ def test_drift_settings_refuse_a_cap_that_would_change_the_methods(tmp_path: Pat
     raw = shipped()
     raw["drift"]["max_rows"] = 500
     with pytest.raises(ConfigError, match=r"drift\.max_rows: Input should be greater than or equal to 1000"):
+        load_settings(write_config(tmp_path, raw))
+
+
+@pytest.mark.parametrize(
+    ("drift", "message"),
+    [
+        ({"min_rows": 0}, r"drift\.min_rows: Input should be greater than or equal to 1"),
+        ({"min_rows": 5000, "max_rows": 4000}, r"drift\.max_rows: Value error, must be at least min_rows \(5000\)"),
+    ],
+    ids=["zero", "above-the-cap"],
+)
+def test_drift_settings_refuse_a_minimum_sample_no_run_could_meet(
+    tmp_path: Path, drift: dict[str, int], message: str
+) -> None:
+    raw = shipped()
+    raw["drift"] |= drift
+    with pytest.raises(ConfigError, match=message):
         load_settings(write_config(tmp_path, raw))
 
 

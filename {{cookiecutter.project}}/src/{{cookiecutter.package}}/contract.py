@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
+from pandas.api import types
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, DataError
@@ -195,6 +197,7 @@ class Contract(_Strict):
         Extra columns are allowed and dropped from the result. Raises
         ContractViolationError listing every problem found.
         """
+        refuse_duplicate_columns(frame, source)
         problems: list[Problem] = []
         if frame.empty:
             problems.append(Problem("(table)", "has no rows", 0))
@@ -205,7 +208,7 @@ class Contract(_Strict):
                 continue
             column, found = _check_feature(feature, frame[feature.name])
             columns[feature.name] = column
-            problems += found
+            problems += found + _value_problems(feature, column)
         if with_target:
             target = self.target
             if target.name not in frame.columns:
@@ -217,6 +220,16 @@ class Contract(_Strict):
             raise ContractViolationError(source, problems)
         return pd.DataFrame(columns, index=frame.index)
 
+    def check_types(self, frame: pd.DataFrame) -> list[Problem]:
+        """Nulls where the contract forbids them, and values of the wrong type; not ranges or categories.
+
+        What a drift check requires of current data: values outside the contract's ranges or
+        categories are what it measures, but a text or true/false column has no numbers to compare.
+        """
+        return [
+            problem for f in self.features if f.name in frame.columns for problem in _check_feature(f, frame[f.name])[1]
+        ]
+
     def check_target(self, labels: pd.Series) -> list[Problem]:
         """Null targets, and targets outside the declared classes (or not numbers within the bounds)."""
         target = self.target
@@ -224,8 +237,8 @@ class Contract(_Strict):
         if isinstance(target, CategoricalTarget):
             outside = labels.notna() & ~labels.isin(target.classes)
             return problems + _count(outside, target.name, f"target must be one of {target.classes}")
-        values = pd.to_numeric(labels, errors="coerce")
-        problems += _count(values.isna() & labels.notna(), target.name, "target must be a number")
+        values, wrong_type = _numbers(labels, target.name, "target must be a number")
+        problems += wrong_type
         if target.min is not None:
             problems += _count(values < target.min, target.name, f"target must be >= {target.min:g}")
         if target.max is not None:
@@ -260,20 +273,68 @@ def _count(mask: pd.Series, column: str, rule: str) -> list[Problem]:
 
 
 def _check_feature(feature: NumericFeature | CategoricalFeature, raw: pd.Series) -> tuple[pd.Series, list[Problem]]:
-    """Coerce one column to its contract type and count the rows breaking each rule."""
+    """Coerce one column to its contract type; count the nulls it may not hold and the values of the wrong type."""
     missing = raw.isna()
     problems = [] if feature.nullable else _count(missing, feature.name, "must not be null")
-    values = _coerce(feature, raw)
     if isinstance(feature, NumericFeature):
-        problems += _count(values.isna() & ~missing, feature.name, "must be a number")
+        values, wrong_type = _numbers(raw, feature.name, "must be a number")
+        return values, problems + wrong_type
+    return _coerce(feature, raw), problems
+
+
+def _value_problems(feature: NumericFeature | CategoricalFeature, values: pd.Series) -> list[Problem]:
+    """Numbers outside the feature's bounds, or values outside its categories."""
+    if isinstance(feature, NumericFeature):
+        problems = []
         if feature.min is not None:
             problems += _count(values < feature.min, feature.name, f"must be >= {feature.min:g}")
         if feature.max is not None:
             problems += _count(values > feature.max, feature.name, f"must be <= {feature.max:g}")
-        return values, problems
-    unknown = ~missing & ~values.isin(feature.categories)
-    problems += _count(unknown, feature.name, f"must be one of {feature.categories}")
+        return problems
+    return _count(
+        values.notna() & ~values.isin(feature.categories), feature.name, f"must be one of {feature.categories}"
+    )
+
+
+def _numbers(raw: pd.Series, column: str, rule: str) -> tuple[pd.Series, list[Problem]]:
+    """A numeric column as float64, NaN where a value is not a number; and those values, counted by kind.
+
+    Told apart by the column's type, not only by parsing: true/false is never a number, though pandas
+    reads it as 1/0, and neither are dates. Text that does not parse is counted cell by cell (a CSV
+    column with one bad cell is read as text); a column of text that all parses (Parquet strings
+    such as "1.5") is of the wrong type as a whole.
+    """
+    present = raw.notna()
+    if types.is_numeric_dtype(raw) and not types.is_bool_dtype(raw):
+        return raw.astype("float64"), []
+    nothing = pd.Series(np.nan, index=raw.index, dtype="float64")
+    if types.is_bool_dtype(raw):
+        return nothing, _count(present, column, f"{rule}, not true/false (a boolean column)")
+    python_objects = types.is_object_dtype(raw)  # anything, bools included; else a text dtype holds text only
+    if not (python_objects or types.is_string_dtype(raw)):
+        return nothing, _count(present, column, f"{rule}, not {raw.dtype} values")
+    booleans = _holds(raw, (bool, np.bool_)) if python_objects else pd.Series(False, index=raw.index)
+    values = pd.to_numeric(raw.where(~booleans), errors="coerce").astype("float64")
+    problems = _count(booleans, column, f"{rule}, not true/false")
+    unparsed = values.isna() & present & ~booleans
+    if unparsed.any():
+        return values, problems + _count(unparsed, column, rule)
+    texts = _holds(raw, (str,)) if python_objects else present
+    if texts.any():
+        return values.where(~texts), problems + _count(texts, column, f"{rule}, not text (store the column as numbers)")
     return values, problems
+
+
+def _holds(raw: pd.Series, kinds: tuple[type, ...]) -> pd.Series:
+    """Which values of an object or text column are instances of ``kinds``."""
+    return raw.map(lambda value: isinstance(value, kinds), na_action="ignore").fillna(False).astype(bool)
+
+
+def refuse_duplicate_columns(frame: pd.DataFrame, source: str) -> None:
+    """A column name may appear once: which copy would be the feature?"""
+    repeated = sorted({str(name) for name in frame.columns[frame.columns.duplicated()]})
+    if repeated:
+        raise DataError(f"{source}: duplicate column names {repeated}: rename or drop the copies")
 
 
 def load_contract(path: Path) -> Contract:

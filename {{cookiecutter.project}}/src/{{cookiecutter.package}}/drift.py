@@ -7,7 +7,9 @@ bad, and a run that fails half-way leaves no folder behind.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -19,8 +21,8 @@ import pandas as pd
 
 from . import registry
 from .contract import Contract
-from .data import atomic_write
-from .drift_data import combine, read_files, sample, served_by
+from .data import atomic_write, remove_abandoned
+from .drift_data import check_sample_size, combine, read_files, sample, served_by
 from .errors import ConfigError, DataError
 from .evaluation import check_objectives, score
 from .model import MODEL_VERSION, Model
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 REPORT = "report.html"
 SUMMARY = "summary.json"
 LATEST = "latest"
+STAGING = ".run-"  # prefix of the hidden folder a run is written into before it is renamed into place
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ def check_drift(settings: Settings, current_path: Path | None = None, tag: str |
     _check_thresholds(settings, contract)
     current = combine(frames, contract, path, served)
     reference = model.reference
+    check_sample_size(current, reference, settings.drift.min_rows, path)
     cap, seed = settings.drift.max_rows, settings.drift.random_state
     current_table = scored(sample(current.frame, cap, seed), model, current.labelled)
     reference_table = scored(sample(reference, cap, seed), model, labelled=True)
@@ -143,16 +147,22 @@ def check_drift(settings: Settings, current_path: Path | None = None, tag: str |
 
 
 def write_run(reports: Path, snapshot: Any, summary: dict[str, Any]) -> Path:
-    """Write the run into a hidden temporary folder, rename it into place, then repoint ``latest``."""
+    """Write the run into a hidden temporary folder, rename it into place, then repoint ``latest``.
+
+    The staging folder is locked while this run lives, so a later run removes it if this one is killed.
+    """
     created = datetime.fromisoformat(summary["created"])
     name = f"{created:%Y%m%dT%H%M%SZ}-{summary['model_version'].rsplit(':', 1)[-1]}"
     try:
         reports.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".run-", dir=reports))
-        staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
+        remove_abandoned(reports, f"{STAGING}*")
+        staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=reports))
+        lock = os.open(staging, os.O_RDONLY)
     except OSError as exc:
         raise DataError(f"{reports}: cannot write drift reports here: {exc}") from None
     try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
         snapshot.save_html(str(staging / REPORT))
         (staging / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
         folder, suffix = reports / name, 1
@@ -165,6 +175,8 @@ def write_run(reports: Path, snapshot: Any, summary: dict[str, Any]) -> Path:
         if isinstance(exc, OSError):
             raise DataError(f"{reports}: cannot write the drift report: {exc}") from None
         raise
+    finally:
+        os.close(lock)
     try:
         with atomic_write(reports / LATEST) as temporary:
             temporary.unlink()

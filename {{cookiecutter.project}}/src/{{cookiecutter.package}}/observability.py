@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter as Tally
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -75,11 +76,19 @@ def failed_fields(body: bytes) -> list[str]:
     return fields
 
 
-class ValidationMetricsMiddleware:
-    """Counts, per field, the validation errors in the 400 answers BentoML sends."""
+UNKNOWN_FIELD = "(unknown)"
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class ValidationMetricsMiddleware:
+    """Counts, per field, the validation errors in the 400 answers BentoML sends.
+
+    Only the contract's features (and ``(body)``) get a label of their own: a field named by the
+    client (an extra key) counts as ``UNKNOWN_FIELD``, so requests cannot add series to /metrics.
+    """
+
+    def __init__(self, app: ASGIApp, *, fields: Collection[str]) -> None:
         self.app = app
+        self.labels = frozenset(fields) | {"(body)"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Watch POST responses; count the fields of each 400."""
@@ -97,7 +106,7 @@ class ValidationMetricsMiddleware:
                 body.extend(message.get("body", b""))
                 if not message.get("more_body", False):
                     for field in failed_fields(bytes(body)):
-                        VALIDATION_FAILURES.labels(field=field).inc()
+                        VALIDATION_FAILURES.labels(field=field if field in self.labels else UNKNOWN_FIELD).inc()
             await send(message)
 
         await self.app(scope, receive, send if scope["method"] != "POST" else watch)

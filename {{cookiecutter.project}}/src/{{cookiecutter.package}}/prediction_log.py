@@ -4,12 +4,13 @@ A request only puts a row on an in-memory queue; a background thread writes the 
 slow or full disk never slows or fails a request. Files rotate by day and by size, one file
 per process (``predictions-YYYY-MM-DD-<pid>-<n>.jsonl``). A write that fails is counted
 (``on_failure``) and reported once in the server log; a full queue drops rows, also counted.
+The rows are production inputs: files are 0640 in a 0750 folder (owner and group, e.g. a log
+shipper sharing the pod's group), and an existing folder open to other users is closed to them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import queue
@@ -19,9 +20,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic_core import to_json
+
 log = logging.getLogger(__name__)
 
 _STOP = object()
+FILE_MODE = 0o640
+FOLDER_MODE = 0o750
+
+
+def _private(path: str, flags: int) -> int:
+    """Opener creating files readable by owner and group only."""
+    return os.open(path, flags, FILE_MODE)
 
 
 class PredictionLog:
@@ -52,16 +62,26 @@ class PredictionLog:
             except queue.Full:
                 self._fail("queue_full", "prediction log queue is full: rows are being dropped")
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Flush what is queued and stop the writer."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued and stop the writer (idempotent); at shutdown, before the process exits."""
+        if not self._thread.is_alive():
+            return
         self._queue.put(_STOP)
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("the prediction log was not flushed within %s s: queued rows may be lost", timeout)
 
     def _fail(self, reason: str, message: str) -> None:
         self._on_failure(reason)
         if reason not in self._reported:
             self._reported.add(reason)
             log.error("%s (further failures are only counted in the metric)", message)
+
+    def _make_folder(self) -> None:
+        self.folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+        if (mode := self.folder.stat().st_mode) & 0o007:
+            with contextlib.suppress(OSError):  # not ours to change (a mount point): the files are still 0640
+                self.folder.chmod(mode & 0o7770)
 
     def _path(self, day: str, part: int) -> Path:
         return self.folder / f"predictions-{day}-{os.getpid()}-{part}.jsonl"
@@ -78,7 +98,8 @@ class PredictionLog:
                 except queue.Empty:
                     break
             stop = _STOP in rows
-            lines = "".join(json.dumps(row, default=str) + "\n" for row in rows if row is not _STOP)
+            # pydantic's serializer: the standard json module took a quarter of a worker's CPU under batch load
+            lines = "".join(to_json(row, fallback=str).decode() + "\n" for row in rows if row is not _STOP)
             try:
                 today = f"{datetime.now(UTC):%Y-%m-%d}"
                 if handle is None or today != day or size >= self._max_file_bytes:
@@ -86,10 +107,10 @@ class PredictionLog:
                         handle.close()
                     part = 0 if today != day else part + 1
                     day, size = today, 0
-                    self.folder.mkdir(parents=True, exist_ok=True)
+                    self._make_folder()
                     while (path := self._path(day, part)).exists() and path.stat().st_size >= self._max_file_bytes:
                         part += 1
-                    handle = path.open("a", encoding="utf-8")
+                    handle = open(path, "a", encoding="utf-8", opener=_private)  # noqa: SIM115  (kept open)
                     size = path.stat().st_size
                 handle.write(lines)
                 handle.flush()
