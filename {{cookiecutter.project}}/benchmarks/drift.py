@@ -53,6 +53,7 @@ def make_project(folder: Path) -> str:
     from {{ cookiecutter.package }} import registry
     from {{ cookiecutter.package }}.contract import load_contract
     from {{ cookiecutter.package }}.estimator import build_pipeline, estimator_path, make_estimator
+    from {{ cookiecutter.package }}.onnx_graph import Conversion
     from {{ cookiecutter.package }}.settings import TrainingSettings, load_settings
 
     config = folder / "config"
@@ -88,6 +89,7 @@ def make_project(folder: Path) -> str:
         data_sha256="synthetic",
         rows={"train": len(reference)},
         reference=reference,
+        conversion=Conversion(None, "not converted: the drift benchmark never predicts with a graph", None),
     )
 
 

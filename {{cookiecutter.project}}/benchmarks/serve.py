@@ -1,8 +1,10 @@
-"""`make bench-serve`: the BentoML service against a plain FastAPI server, same model, same load.
+"""`make bench-serve`: the BentoML service on each runtime against a plain FastAPI server, same model, same load.
 
-Both run with the service's worker count on loopback; wrk sends single records at 1, 8, 32 and
-64 concurrent connections and batches of 128 records at 8 connections. Also prints the model's
-own in-process time for 1 and 128 rows (from records and from a DataFrame), the floor for any
+Three servers, one after the other, each with the service's worker count on loopback: the service
+answering from the version's ONNX graph (when it has one), the service on the scikit-learn
+pipeline, and the FastAPI server a user would write by hand (scikit-learn). wrk sends single
+records at 1, 8, 32 and 64 concurrent connections and batches of 128 records at 8 connections.
+Also prints the model's own in-process time for 1 and 128 rows on each runtime, the floor for any
 server. Needs `wrk` (Debian: apt-get install wrk). Bounded: every run lasts BENCH_SECONDS
 (default 8) and only targets 127.0.0.1.
 """
@@ -94,21 +96,22 @@ def wrk(url: str, connections: int, body: Path, script: Path) -> dict[str, float
     return {"rps": float(rps), "p50": float(p50), "p99": float(p99), "errors": int(non2xx) + int(errors)}
 
 
-def model_floor(model: Model, rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Milliseconds per prediction of 1 and of 128 rows in process, from records and from a DataFrame.
+def model_floor(models: dict[str, Model], rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Milliseconds per prediction of 1 and of 128 rows in process: records on each runtime, and a DataFrame.
 
-    Records are the service's path; a DataFrame per request is the baseline's.
+    Records are the service's path; a DataFrame per request through scikit-learn is the baseline's.
     """
     import pandas as pd
     from threadpoolctl import threadpool_limits
 
     def from_frame(some: list[dict[str, Any]]) -> object:
-        return model.predict_frame(pd.DataFrame(some))
+        return models["sklearn"].predict_frame(pd.DataFrame(some))
 
+    calls = {f"records {runtime}": model.predict_records for runtime, model in models.items()}
     floor = {}
     with threadpool_limits(limits=1):
         for size in (1, BATCH_ROWS):
-            for path, call in (("records", model.predict_records), ("frame", from_frame)):
+            for path, call in (*calls.items(), ("frame sklearn", from_frame)):
                 start = time.perf_counter()
                 for _ in range(200):
                     call(rows[:size])
@@ -122,7 +125,10 @@ def main() -> None:
         sys.exit("wrk is not installed: `sudo apt-get install wrk` (or your OS's package), then re-run")
     settings = load_settings(ROOT / "config" / "project.yaml")
     registry.use_project_store(settings)
-    model = registry.load(settings, os.environ.get("MODEL_TAG") or None)
+    model = registry.load(settings, os.environ.get("MODEL_TAG") or None, runtime="auto")
+    runtimes = ["onnx", "sklearn"] if model.runtime == "onnx" else ["sklearn"]
+    if model.runtime != "onnx":
+        print(f"{model.tag} has no ONNX graph ({model.metadata.get('onnx', {}).get('reason', 'not converted')})")
     features = model.reference[model.contract.feature_names].head(BATCH_ROWS).astype(object)
     rows = [{str(k): None if v != v else v for k, v in row.items()} for row in features.to_dict("records")]
     workers = settings.serving.workers
@@ -136,9 +142,14 @@ def main() -> None:
     cli = str(Path(sys.executable).with_name("{{ cookiecutter.package }}"))
     uvicorn = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_baseline:app", "--workers", str(workers)]
     servers: dict[str, Callable[[int], tuple[list[str], dict[str, str], str]]] = {
-        "bentoml": lambda port: ([cli, "serve"], env | {"BENTOML_PORT": str(port)}, "/readyz"),
-        "fastapi": lambda port: ([*uvicorn, "--port", str(port), "--log-level", "warning"], env, "/docs"),
+        runtime: lambda port, runtime=runtime: (  # type: ignore[misc]
+            [cli, "serve"],
+            env | {"BENTOML_PORT": str(port), "SERVING_RUNTIME": runtime},
+            "/readyz",
+        )
+        for runtime in runtimes
     }
+    servers["fastapi"] = lambda port: ([*uvicorn, "--port", str(port), "--log-level", "warning"], env, "/docs")
     results: dict[str, dict[str, dict[str, float]]] = {}
     for name, spec in servers.items():
         port = free_port()
@@ -157,18 +168,31 @@ def main() -> None:
 
     print(f"\n{workers} workers each, {SECONDS} s per run, {os.cpu_count()} cores (wrk shares them)\n")
     print(f"{'run':<18}{'server':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rows/s':>10}")
-    for run in results["bentoml"]:
-        for name in ("bentoml", "fastapi"):
+    for run in results["fastapi"]:
+        for name in results:
             r = results[name][run]
             rows_s = f"{r['rows/s']:>10.0f}" if "rows/s" in r else ""
             print(f"{run:<18}{name:<9}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.1f}{r['errors']:>8.0f}{rows_s}")
-    ratio = results["bentoml"]["single c=32"]["rps"] / results["fastapi"]["single c=32"]["rps"]
-    print(f"\nbentoml / fastapi at 32 connections: {ratio:.1f}x")
-    floor = model_floor(model, rows)
+    baseline = results["fastapi"]
+    batches = f"batch {BATCH_ROWS} c={BATCH_CONNECTIONS}"
+    print()
+    for runtime in runtimes:
+        ours = results[runtime]
+        print(
+            f"service on {runtime} / fastapi: {ours['single c=32']['rps'] / baseline['single c=32']['rps']:.1f}x "
+            f"req/s at 32 connections, {ours[batches]['rows/s'] / baseline[batches]['rows/s']:.1f}x rows/s in "
+            f"batches of {BATCH_ROWS}; p99 {ours['single c=64']['p99']:.0f} ms and "
+            f"{ours['single c=64']['errors']:.0f} errors at 64; p50 {ours['single c=1']['p50']:.2f} ms at 1"
+        )
+    models = {runtime: model if runtime == model.runtime else model.with_graph(None) for runtime in runtimes}
+    floor = model_floor(models, rows)
     print(
-        f"model alone, in process (1 thread): records {floor['records 1']:.2f} ms for 1 row, "
-        f"{floor[f'records {BATCH_ROWS}']:.2f} ms for {BATCH_ROWS}; DataFrame {floor['frame 1']:.2f} ms and "
-        f"{floor[f'frame {BATCH_ROWS}']:.2f} ms"
+        "model alone, in process (1 thread), ms for 1 and "
+        + f"{BATCH_ROWS} rows: "
+        + "; ".join(
+            f"{path} {floor[f'{path} 1']:.3f} and {floor[f'{path} {BATCH_ROWS}']:.3f}"
+            for path in (*[f"records {r}" for r in runtimes], "frame sklearn")
+        )
     )
     shutil.rmtree(scratch, ignore_errors=True)
 

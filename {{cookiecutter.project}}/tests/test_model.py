@@ -16,7 +16,7 @@ from {{ cookiecutter.package }}.contract import Contract
 from {{ cookiecutter.package }}.data import write_table
 from {{ cookiecutter.package }}.errors import DataError
 from {{ cookiecutter.package }}.estimator import build_pipeline
-from {{ cookiecutter.package }}.model import MODEL_VERSION, PREDICTION, Model
+from {{ cookiecutter.package }}.model import MODEL_VERSION, PREDICTION, RUNTIME, Model
 from {{ cookiecutter.package }}.settings import Settings, TrainingSettings
 from {{ cookiecutter.package }}.train import train
 
@@ -192,7 +192,9 @@ def test_regression_answers_are_a_number_and_the_version(regression: Model) -> N
 
 
 @pytest.mark.parametrize("which", ["mixed", "regression"])
-def test_log_rows_are_the_records_with_prediction_and_version(which: str, request: pytest.FixtureRequest) -> None:
+def test_log_rows_are_the_records_with_prediction_version_and_runtime(
+    which: str, request: pytest.FixtureRequest
+) -> None:
     model: Model = request.getfixturevalue(which)
     records = records_of(unseen_rows(model.contract, 4), model.contract)
     originals = [dict(record) for record in records]
@@ -200,7 +202,7 @@ def test_log_rows_are_the_records_with_prediction_and_version(which: str, reques
     rows = model.log_rows(records, predictions)
     assert rows is records  # in place: the log writes what the service already holds
     for row, original, value in zip(rows, originals, predictions.values, strict=True):
-        assert row == original | {PREDICTION: value, MODEL_VERSION: model.tag}
+        assert row == original | {PREDICTION: value, MODEL_VERSION: model.tag, RUNTIME: model.runtime}
 
 
 def test_single_threaded_sets_every_n_jobs_to_one() -> None:

@@ -10,8 +10,8 @@ input (numbers as float64, categories as strings with None for missing).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -20,12 +20,18 @@ from sklearn.pipeline import Pipeline
 from .contract import CategoricalTarget, Contract, Task
 from .errors import DataError
 
+if TYPE_CHECKING:
+    from .onnx_graph import Runner
+
+Runtime = Literal["onnx", "sklearn"]
+
 # Column names of every output: batch predictions, drift tables and the prediction log.
 PREDICTION = "prediction"
 MODEL_VERSION = "model_version"
 PROBABILITY_PREFIX = "probability_"
 TIMESTAMP = "timestamp"  # the prediction log's time of answer
-LOG_COLUMNS = frozenset({TIMESTAMP, PREDICTION, MODEL_VERSION})  # what the log adds to the features
+RUNTIME = "runtime"  # the prediction log's runtime that answered (onnx or sklearn)
+LOG_COLUMNS = frozenset({TIMESTAMP, PREDICTION, MODEL_VERSION, RUNTIME})  # what the log adds to the features
 
 
 def python_value(value: Any) -> Any:
@@ -54,6 +60,16 @@ class Model:
     reference: pd.DataFrame = field(repr=False)  # training rows stored with the version (drift reference)
     labels: Mapping[str, str] = field(default_factory=dict, repr=False)  # lineage: data and params hashes, git
     metadata: Mapping[str, Any] = field(default_factory=dict, repr=False)  # metrics, objectives, params, rows
+    graph: Runner | None = field(default=None, repr=False)  # the version's ONNX graph, when it answers
+
+    @property
+    def runtime(self) -> Runtime:
+        """Which runtime answers: the parity-checked ONNX graph, or the scikit-learn pipeline."""
+        return "sklearn" if self.graph is None else "onnx"
+
+    def with_graph(self, graph: Runner | None) -> Model:
+        """The same version answered by ``graph`` (None: by its scikit-learn pipeline)."""
+        return replace(self, graph=graph)
 
     @property
     def task(self) -> Task:
@@ -122,8 +138,12 @@ class Model:
     def predict_matrix(self, matrix: np.ndarray) -> Predictions:
         """Predict raw-feature rows; a class is the most probable one, so labels and scores always agree."""
         if self.task == "regression":
-            return Predictions(self.pipeline.predict(matrix).astype(np.float64).tolist(), None)
-        probabilities = np.asarray(self.pipeline.predict_proba(matrix), dtype=np.float64)
+            values = self.pipeline.predict(matrix) if self.graph is None else self.graph.run(matrix)
+            return Predictions(np.asarray(values, dtype=np.float64).tolist(), None)
+        if self.graph is None:
+            probabilities = np.asarray(self.pipeline.predict_proba(matrix), dtype=np.float64)
+        else:
+            probabilities = self.graph.run(matrix)
         classes = self.classes
         return Predictions([classes[i] for i in probabilities.argmax(axis=1).tolist()], probabilities)
 
@@ -160,8 +180,10 @@ class Model:
         ]
 
     def log_rows(self, records: list[dict[str, Any]], predictions: Predictions) -> list[dict[str, Any]]:
-        """The prediction log's rows: each record's features with its prediction and the model version (in place)."""
+        """The prediction log's rows: each record with its prediction, model version and runtime (in place)."""
+        runtime = self.runtime
         for record, value in zip(records, predictions.values, strict=True):
             record[PREDICTION] = value
             record[MODEL_VERSION] = self.tag
+            record[RUNTIME] = runtime
         return records

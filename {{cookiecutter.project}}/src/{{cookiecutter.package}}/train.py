@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
 
-from . import registry
+from . import onnx_graph, registry
 from .contract import Contract
 from .data import atomic_write, file_sha256, read_table
 from .errors import ConfigError, DataError, GateFailedError
@@ -19,6 +20,8 @@ from .estimator import build_pipeline, estimator_path, make_estimator
 from .evaluation import GateResult, check_objectives, score
 from .model import Model
 from .settings import Limit, Settings, TrainingSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,10 @@ def train(settings: Settings, contract: Contract) -> str:
     reference = reference.sample(
         n=min(len(reference), settings.training.reference_rows), random_state=settings.training.random_state
     )
+    checked_rows = pd.concat([parts.test, reference[contract.feature_names]])
+    conversion = onnx_graph.build(model, model.frame_matrix(checked_rows))
+    if conversion.graph is None:
+        log.warning("registered without an ONNX graph (scikit-learn only): %s", conversion.reason)
     return registry.register(
         settings,
         contract,
@@ -141,6 +148,7 @@ def train(settings: Settings, contract: Contract) -> str:
         data_sha256=data_sha256,
         rows=rows | {"reference": len(reference)},
         reference=reference.reset_index(drop=True),
+        conversion=conversion,
     )
 
 
