@@ -74,7 +74,7 @@ def test_the_objectives_table_of_each_task() -> None:
     assert "| `objectives.max_mae` | mae on the hold-out set | <= 55.5 |" in regression
     assert "| `objectives.min_r2` | r2 on the hold-out set | >= 0.3 |" in regression
     assert "| `objectives.max_drift_share` | share of features drifted | <= 0.3 |" in regression
-    assert regression.count("\n") == 2 + 4  # header, rule, three objectives and the drift share
+    assert regression.count("\n") == 2 + 4 + 4  # header, rule, three objectives, drift share, service and margin
 
 
 def fresh_pages(project: Path) -> tuple[Settings, Contract]:
