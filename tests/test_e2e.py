@@ -8,6 +8,7 @@ import html
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -79,7 +80,7 @@ def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(installed_default: Path) -> None:
     project = installed_default
     rehearse_ci(project)
-    make(project, "models", "predict", "export")
+    make(project, "models", "predict", "export", "edge")
     make(project, "drift", "CURRENT=predictions/breast_cancer.csv")  # batch output: versions and labels
     started = time.perf_counter()
     make(project, "docs")
@@ -111,11 +112,17 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
     requirements = (project / "dist" / "requirements.txt").read_text()
     assert "bentoml==" in requirements
     assert "evidently" not in requirements  # monitoring stays out of the service image
+    assert "onnxruntime==" in requirements  # the image serves the ONNX graph
+    assert "skl2onnx" not in requirements  # the converter is for training only
 
     bentos = project / ".bentoml" / "bentos" / "breast-cancer-classifier"
     bento = bentos / (bentos / "latest").read_text().strip()
     assert yaml.safe_load((bento / "bento.yaml").read_text())["services"][0]["models"][0]["tag"].endswith(version)
     archive = project / "dist" / f"breast-cancer-classifier-{bento.name}.bento"
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600  # it holds the model and its training sample
+    bundle = project / "dist" / "edge" / f"breast_cancer_classifier-{version}"
+    assert (bundle / "model.onnx").is_file()  # the default model converts: an all-numeric HistGradientBoosting
+    assert bundle.with_name(f"{bundle.name}.tar.gz").is_file()
     imported = subprocess.run(  # into an empty store, as the monitor workflow does with a release asset
         [str(project / ".venv" / "bin" / "breast_cancer_classifier"), "import", str(archive)],
         cwd=project,

@@ -162,12 +162,13 @@ def train_on(
     seed: int = 0,
     reference_rows: int = 1000,
     objectives: Objectives | None = None,
+    estimator: str | None = None,
 ) -> tuple[Settings, str]:
     """A model of ``contract`` trained on its synthetic rows, in ``folder`` and under its own model name.
 
-    It is fitted with the default estimator of the contract's task and default training settings
-    (the project's estimator may not suit the contract's task), gated by ``objectives`` (default:
-    ``passing_objectives``).
+    It is fitted with ``estimator`` (default: the default estimator of the contract's task, as the
+    project's estimator may not suit the contract's task) and default training settings, gated by
+    ``objectives`` (default: ``passing_objectives``).
     """
     from {{ cookiecutter.package }}.data import write_table
     from {{ cookiecutter.package }}.settings import TrainingSettings
@@ -177,7 +178,7 @@ def train_on(
         folder,
         model_name=model_name,
         objectives=objectives or passing_objectives(contract),
-        training=TrainingSettings(reference_rows=reference_rows),
+        training=TrainingSettings(reference_rows=reference_rows, estimator=estimator),
     )
     write_table(synthetic_frame(contract, rows, seed), settings.data_path)
     return settings, train(settings, contract)

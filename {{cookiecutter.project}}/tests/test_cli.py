@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
+import stat
 import subprocess
+import sys
+import tarfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +23,8 @@ from click.testing import CliRunner, Result
 from {{ cookiecutter.package }}.api_types import record_model
 from {{ cookiecutter.package }}.cli import main, short_revision
 from {{ cookiecutter.package }}.contract import Contract
-from {{ cookiecutter.package }}.data import read_table
-from {{ cookiecutter.package }}.settings import Objectives, load_settings
+from {{ cookiecutter.package }}.data import read_table, write_table
+from {{ cookiecutter.package }}.settings import Objectives, Settings, load_settings
 
 from .support import MIXED, PROJECT_CONTRACT, ROOT, passing_objectives, synthetic_frame
 
@@ -67,6 +72,7 @@ def git(project: Path, *args: str) -> str:
 
 
 MEASURED = r"-?\d+\.\d{4}"  # a metric as the gate prints it
+BUNDLE_FILES = ("model.onnx", "contract.json", "predict.py", "requirements.txt", "README.md")  # of `edge`
 COMMANDS = [
     "data",
     "validate",
@@ -80,6 +86,7 @@ COMMANDS = [
     "dockerfile",
     "import",
     "export",
+    "edge",
 ]
 
 
@@ -175,6 +182,47 @@ def test_bad_input_exits_two_with_one_clear_error(project: Path, args: list[str]
     assert message in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["predict", "--output", "{missing}/scored.csv"], "--output {missing}/scored.csv"),
+        (["export", "--output-dir", "{missing}"], "--output-dir {missing}"),
+        (["contract", "infer", "--data", "t.csv", "--target", "y", "--output", "{missing}/c.yaml"], "--output"),
+    ],
+    ids=["predict", "export", "contract-infer"],
+)
+def test_a_folder_named_on_the_command_line_must_exist(project: Path, args: list[str], option: str) -> None:
+    """A mistyped folder is refused before anything is read, not created; the defaults' folders are created."""
+    missing = project / "scroed"
+    result = run(project, *(arg.format(missing=missing) for arg in args))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {option.format(missing=missing)}")
+    assert f"the folder {missing} does not exist (a typo?): create it first (mkdir -p {missing})" in result.output
+    assert not missing.exists()
+
+
+def test_a_semicolon_separated_file_gets_one_error_saying_so(project: Path, contract: Contract) -> None:
+    path = project / "semicolons.csv"
+    synthetic_frame(contract, 5).to_csv(path, index=False, sep=";")
+    result = run(project, "validate", str(path))
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {path}: the header is one column, ")
+    assert "separated by semicolons (;) instead of commas" in result.output
+    assert len(result.output.splitlines()) == 1
+
+
+def test_a_repeated_column_exits_two_naming_it(project: Path, contract: Contract) -> None:
+    frame = synthetic_frame(contract, 5)
+    last = contract.feature_names[-1]
+    frame.assign(copy=frame[last]).to_csv(project / "twice.csv", index=False, header=[*frame.columns, last])
+    result = run(project, "validate", str(project / "twice.csv"))
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: {project / 'twice.csv'}: duplicate column names ['{last}']: "
+        "each column may appear once; rename or drop the copies\n"
+    )
+
+
 OTHER_TASK = {
     "classification": ("sklearn.linear_model:Ridge", {"max_rmse": 10.0}, "is not a classifier"),
     "regression": ("sklearn.linear_model:LogisticRegression", {"min_roc_auc": 0.9}, "is not a regressor"),
@@ -235,6 +283,10 @@ def test_drift_exits_zero_one_or_two(project: Path, monkeypatch: pytest.MonkeyPa
     result = run(project, "drift")
     assert result.exit_code == 2
     assert f"{raw['serving']['prediction_log_dir']}: not found. Serve the model" in result.output
+    synthetic_frame(MIXED, 1).to_csv(project / "one-row.csv", index=False)
+    one_row = run(project, "drift", "--current", str(project / "one-row.csv"))
+    assert one_row.exit_code == 2
+    assert "1 current rows, fewer than drift.min_rows (100)" in one_row.output
     same = run(project, "drift", "--current", str(data))  # the training rows
     assert same.exit_code == 0, same.output
     assert "no drift beyond the thresholds" in same.output
@@ -307,3 +359,113 @@ def test_data_with_a_bad_source_exits_two_and_writes_nothing(project: Path, data
     assert result.output.startswith("error: ")
     assert message in result.output
     assert not (project / "t.csv").exists()
+
+
+ECHO_SERVICE = """
+import bentoml
+
+
+@bentoml.service
+class Echo:
+    @bentoml.api
+    def echo(self, text: str) -> str:
+        return text
+"""
+
+
+@pytest.mark.slow  # builds a bento (a one-line service: the archive's mode is the point, not its content)
+@pytest.mark.filterwarnings("ignore:path is deprecated:DeprecationWarning")  # in BentoML's build, on importlib
+def test_an_exported_bento_is_readable_by_its_owner_only(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bentoml
+
+    context = tmp_path / "echo"
+    context.mkdir()
+    (context / "echo_service.py").write_text(ECHO_SERVICE)
+    monkeypatch.chdir(context)
+    monkeypatch.syspath_prepend(str(context))
+    bento = bentoml.bentos.build(
+        "echo_service:Echo", name="export-mode", build_ctx=str(context), python={"lock_packages": False}
+    )
+    (project / "out").mkdir()
+    result = run(project, "export", "--bento", str(bento.tag), "--output-dir", str(project / "out"))
+    assert result.exit_code == 0, result.output
+    archive = project / "out" / f"export-mode-{bento.tag.version}.bento"
+    assert result.output == f"exported {bento.tag} to {archive}\n"
+    assert [path.name for path in (project / "out").iterdir()] == [archive.name]  # no temporary left
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600  # it holds the model and its training sample
+    with tarfile.open(archive) as bundle:
+        assert any(Path(name).name == "bento.yaml" for name in bundle.getnames())
+
+
+@pytest.mark.slow  # a real `predict` process, killed while it writes a large output
+def test_a_killed_predict_leaves_a_temporary_that_the_next_run_removes(
+    project: Path, trained: tuple[Settings, str], frame: pd.DataFrame
+) -> None:
+    """SIGKILL runs no cleanup code: the hidden temporary stays until the next run to that output removes it."""
+    _, tag = trained
+    write_table(pd.concat([frame] * 100, ignore_index=True), project / "big.parquet")
+    (project / "out").mkdir()
+    output = project / "out" / "scored.csv"
+    command = [
+        str(Path(sys.executable).parent / "{{ cookiecutter.package }}"),
+        "--config",
+        str(project / "config" / "project.yaml"),
+    ]
+    arguments = ["predict", "--input", str(project / "big.parquet"), "--output", str(output), "--model", tag]
+    started = time.monotonic()
+    with subprocess.Popen([*command, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as writer:
+        while not (temporaries := list(output.parent.glob(".scored.csv.*.tmp"))) and writer.poll() is None:
+            assert time.monotonic() - started < 120, "predict never started writing"
+            time.sleep(0.005)
+        writer.send_signal(signal.SIGKILL)
+        _, errors = writer.communicate(timeout=30)
+    assert writer.returncode == -signal.SIGKILL, errors
+    assert [path.exists() for path in temporaries] == [True]
+    assert not output.exists()
+    rerun = run(project, *arguments)
+    assert rerun.exit_code == 0, rerun.output
+    assert [path.name for path in output.parent.iterdir()] == ["scored.csv"]
+    assert len(read_table(output)) == len(frame) * 100
+
+
+def test_edge_writes_the_bundle_of_a_version_with_a_graph(project: Path, contract: Contract) -> None:
+    linear = "Ridge" if contract.task == "regression" else "LogisticRegression"
+
+    def change(raw: dict[str, Any]) -> None:  # an estimator that converts, whatever the project's contract holds
+        raw["model_name"] = "edge-flow"
+        raw["training"] |= {"params": {}, "estimator": f"sklearn.linear_model:{linear}"}
+        gate_on(passing_objectives(contract))(raw)
+
+    write_data(project, configure(project, change), synthetic_frame(contract, 300))
+    trained = run(project, "train")
+    assert trained.exit_code == 0, trained.output
+    assert re.search(r"^ONNX graph: \d+ KB, opset \d+, skl2onnx .*; parity: \d+ rows, ", trained.output, re.M)
+    assert re.search(r"^edge-flow:\S+ .* yes ", run(project, "models").output, re.M)
+    result = run(project, "edge")
+    assert result.exit_code == 0, result.output
+    (bundle,) = (path for path in (project / "dist" / "edge").iterdir() if path.is_dir())
+    assert {path.name for path in bundle.iterdir()} == set(BUNDLE_FILES)
+    with tarfile.open(bundle.with_name(f"{bundle.name}.tar.gz")) as packed:
+        assert f"{bundle.name}/model.onnx" in packed.getnames()
+
+
+def test_edge_without_a_graph_exits_two_or_skips_when_optional(project: Path) -> None:
+    (project / "config" / "contract.yaml").write_text(yaml.safe_dump(MIXED.model_dump(mode="json")))
+
+    def change(raw: dict[str, Any]) -> None:  # HistGradientBoosting's native categorical splits do not convert
+        raw["model_name"] = "edge-none"
+        raw["training"] |= {"params": {}, "estimator": "sklearn.ensemble:HistGradientBoostingClassifier"}
+        gate_on(passing_objectives(MIXED))(raw)
+
+    write_data(project, configure(project, change), synthetic_frame(MIXED, 300))
+    assert run(project, "train").exit_code == 0
+    refused = run(project, "edge")
+    assert refused.exit_code == 2
+    no_graph = r"error: edge-none:\S+ has no ONNX graph, so no edge bundle: none: HistGradientBoosting"
+    assert re.match(no_graph, refused.output)
+    skipped = run(project, "edge", "--optional")
+    assert skipped.exit_code == 0
+    assert skipped.output.startswith("skipped: edge-none:")
+    assert not (project / "dist" / "edge").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jsonschema_rs
 import numpy as np
 import pandas as pd
 import pytest
@@ -30,11 +32,22 @@ from starlette.testclient import TestClient
 from {{ cookiecutter.package }} import registry
 from {{ cookiecutter.package }}.contract import CategoricalTarget, Contract
 from {{ cookiecutter.package }}.estimator import estimator_path
-from {{ cookiecutter.package }}.model import MODEL_VERSION, PREDICTION, TIMESTAMP
+from {{ cookiecutter.package }}.model import LOG_COLUMNS, MODEL_VERSION, PREDICTION, RUNTIME
+from {{ cookiecutter.package }}.observability import UNKNOWN_FIELD
 from {{ cookiecutter.package }}.prediction_log import PredictionLog
 from {{ cookiecutter.package }}.settings import TASK_METRICS, Settings
+from {{ cookiecutter.package }}.upstream_openapi import MAX_LISTED_ERRORS
 
-from .support import BAD_FIELDS, MULTICLASS, REGRESSION, bad_field, records_of, synthetic_frame
+from .support import (
+    BAD_FIELDS,
+    MULTICLASS,
+    PROJECT_CONTRACT,
+    REGRESSION,
+    bad_field,
+    records_of,
+    synthetic_frame,
+    train_on,
+)
 
 KEY = {"X-API-Key": "test-key"}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -52,9 +65,9 @@ def client(asgi_app: Any) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def anonymous(asgi_app: Any) -> Iterator[TestClient]:
-    with TestClient(asgi_app) as client:
-        yield client
+def anonymous(asgi_app: Any, client: TestClient) -> TestClient:
+    """Sends no key, to the service ``client`` started: BentoML keeps one instance, so one lifespan at a time."""
+    return TestClient(asgi_app)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +97,7 @@ def check_answer(answer: dict[str, Any], contract: Contract, tag: str) -> None:
 
 def check_matches_the_model(answers: list[dict[str, Any]], frame: pd.DataFrame, settings: Settings, tag: str) -> None:
     """The answers are what the stored model, loaded on its own, predicts for the same rows."""
-    model = registry.load(settings, tag)
+    model = registry.load(settings, tag, runtime="auto")  # the service's default runtime
     expected = model.predict_frame(model.contract.coerce_features(frame))
     got = [answer[PREDICTION] for answer in answers]
     if expected.probabilities is None:
@@ -115,6 +128,7 @@ def check_openapi(spec: dict[str, Any], contract: Contract) -> None:
 def check_model_info(info: dict[str, Any], settings: Settings, tag: str, contract: Contract) -> None:
     assert info["tag"] == tag
     assert info["task"] == contract.task
+    assert info["runtime"] == registry.load(settings, tag, runtime="auto").runtime
     assert info["estimator"] == estimator_path(settings.training, contract.task)
     assert set(info["metrics"]) == set(TASK_METRICS[contract.task])
     assert len(info["labels"]["data_sha256"]) == 64
@@ -129,11 +143,12 @@ def check_log(rows: list[dict[str, Any]], records: list[dict[str, Any]], answers
     """One log row per answer: the record's features as sent, the prediction, the model version, a timestamp."""
     assert len(rows) == len(records)
     for row, record, answer in zip(rows, records, answers, strict=True):
-        assert set(row) == {*record, TIMESTAMP, PREDICTION, MODEL_VERSION}
+        assert set(row) == {*record, *LOG_COLUMNS}
         assert {name: row[name] for name in record} == record
         prediction = answer[PREDICTION]
         assert row[PREDICTION] == (pytest.approx(prediction) if isinstance(prediction, float) else prediction)
         assert row[MODEL_VERSION] == answer[MODEL_VERSION]
+        assert row[RUNTIME] in ("onnx", "sklearn")
 
 
 @pytest.fixture
@@ -251,8 +266,8 @@ class Served:
         return registry.stored_contract(registry.get_model(self.settings, self.tag))
 
 
-def service_for(tag: str, name: str) -> ModuleType:
-    """A separate copy of the service module, serving ``tag``.
+def service_for(tag: str, name: str, runtime: str = "auto") -> ModuleType:
+    """A separate copy of the service module, serving ``tag`` on ``runtime`` (SERVING_RUNTIME).
 
     The service module picks its model (MODEL_TAG) at import, and the session's import serves the
     project's model. ``importlib.reload`` would re-run it in the same module dict, so the session's
@@ -273,8 +288,9 @@ def service_for(tag: str, name: str) -> ModuleType:
     assert copy is not None
     assert copy.loader is not None
     module = importlib.util.module_from_spec(copy)
-    previous = os.environ.get("MODEL_TAG")
-    os.environ["MODEL_TAG"] = tag
+    chosen = {"MODEL_TAG": tag, "SERVING_RUNTIME": runtime}
+    previous = {name: os.environ.get(name) for name in chosen}
+    os.environ.update(chosen)
     sys.modules[module_name] = module  # BentoML resolves the API's type hints through it
     try:
         copy.loader.exec_module(module)
@@ -282,10 +298,11 @@ def service_for(tag: str, name: str) -> ModuleType:
         del sys.modules[module_name]
         raise
     finally:
-        if previous is None:
-            del os.environ["MODEL_TAG"]
-        else:
-            os.environ["MODEL_TAG"] = previous
+        for variable, value in previous.items():
+            if value is None:
+                del os.environ[variable]
+            else:
+                os.environ[variable] = value
     return module
 
 
@@ -371,6 +388,73 @@ def test_http_openapi_follows_the_contract(client: TestClient, contract: Contrac
     check_openapi(client.get("/docs.json").json(), contract)
 
 
+API_PATHS = ["/predict", "/predict_batch", "/model_info"]
+
+
+@pytest.fixture(scope="module")
+def spec(client: TestClient) -> dict[str, Any]:
+    return dict(client.get("/docs.json").json())
+
+
+def documented(spec: dict[str, Any], path: str, status: int) -> jsonschema_rs.Validator:
+    """A validator of the body the schema documents for ``status`` on ``path``."""
+    answer = spec["paths"][path]["post"]["responses"][str(status)]["content"]["application/json"]["schema"]
+    return jsonschema_rs.validator_for(answer | {"components": spec["components"]})
+
+
+@pytest.mark.parametrize("path", API_PATHS)
+def test_openapi_documents_the_key_the_body_and_every_error(spec: dict[str, Any], path: str) -> None:
+    operation = spec["paths"][path]["post"]
+    assert operation["requestBody"]["required"] is True
+    assert set(operation["responses"]) == {"200", "400", "401", "413", "415", "429", "504"}
+    assert operation["security"] == [{"ApiKey": []}, {"Bearer": []}]
+    assert spec["components"]["securitySchemes"]["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert "securitySchemes" not in json.dumps(spec["paths"]["/readyz"])  # probes stay open
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (400, b"[{}]", {"Content-Type": "application/json"}),
+        (401, b"{}", {"Content-Type": "application/json", "X-API-Key": "wrong"}),
+        (413, b" " * 2_000_000, {"Content-Type": "application/json"}),
+        (415, b"{}", {"Content-Type": "text/plain"}),
+    ],
+)
+def test_error_answers_match_their_documented_schema(
+    client: TestClient, spec: dict[str, Any], status: int, body: bytes, headers: dict[str, str]
+) -> None:
+    response = client.post("/predict_batch", content=body, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    documented(spec, "/predict_batch", status).validate(response.json())
+
+
+def test_a_documented_schema_refuses_upstream_s_400_body(spec: dict[str, Any]) -> None:
+    upstream_body = {"error": "1 validation error", "detail": [{"type": "missing", "loc": ["x"], "msg": "m"}]}
+    assert not documented(spec, "/predict", 400).is_valid(upstream_body)  # no error_count: the check can fail
+
+
+def test_predictions_are_not_cached_framed_sniffed_or_branded(client: TestClient, record: dict[str, Any]) -> None:
+    response = client.post("/predict", json=record)
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert "server" not in response.headers
+
+
+def test_an_empty_api_key_is_no_key(
+    monkeypatch: pytest.MonkeyPatch, trained: tuple[Settings, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("API_KEY", "")
+    with caplog.at_level(logging.WARNING):
+        module = service_for(trained[1], "_service_without_a_key")
+    assert module.API_KEY is None
+    assert "API_KEY is not set: the API accepts requests without a key" in caplog.text
+
+
 def errors_of(response: Any) -> list[tuple[str, str]]:
     return [(".".join(str(p) for p in e["loc"]), e["type"]) for e in response.json()["detail"]]
 
@@ -442,9 +526,47 @@ def test_a_body_over_the_limit_is_413(client: TestClient, service_module: Module
     assert "larger than" in response.json()["error"]
 
 
-def test_a_wrong_content_type_is_4xx(client: TestClient) -> None:
-    response = client.post("/predict", content=b"feature=1", headers={"Content-Type": "text/plain"})
-    assert 400 <= response.status_code < 500
+@pytest.mark.parametrize("path", ["/predict", "/predict_batch", "/model_info"])
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "text/plain", "application/x-www-form-urlencoded", None]
+)
+def test_a_body_not_sent_as_json_is_415(client: TestClient, path: str, content_type: str | None) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post(path, content=b"{}", headers=headers)
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in response.json()["error"]
+
+
+def test_json_with_a_charset_is_json(client: TestClient, record: dict[str, Any]) -> None:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    assert client.post("/predict", content=json.dumps(record).encode(), headers=headers).status_code == 200
+    assert client.post("/model_info", content=b"{}", headers=headers).status_code == 200
+
+
+def test_many_problems_give_a_short_answer_and_one_log_line(
+    client: TestClient, record: dict[str, Any], contract: Contract, caplog: pytest.LogCaptureFixture
+) -> None:
+    required = sum(not feature.nullable for feature in contract.features)
+    if not required:
+        pytest.skip("every feature of the project's contract is nullable: an empty record is valid")
+    sent_value = "do-not-log-this-value"
+    batch: list[dict[str, Any]] = [{}] * 999 + [record | {"feature_from_a_client": sent_value}]
+    with caplog.at_level(logging.DEBUG):
+        response = client.post("/predict_batch", json=batch)
+    assert response.status_code == 400
+    body = response.json()
+    assert len(response.content) < 20_000
+    assert len(body["detail"]) == MAX_LISTED_ERRORS
+    assert body["error_count"] == 999 * required + 1  # every missing feature, and the unknown one
+    assert (
+        body["error"]
+        == f"{body['error_count']} validation errors in the request body; the first {MAX_LISTED_ERRORS} are listed"
+    )
+    logged = [record for record in caplog.records if not record.name.startswith(("httpx", "httpcore"))]
+    assert len(logged) == 1
+    assert logged[0].exc_info is None
+    assert sent_value not in caplog.text
+    assert "feature_from_a_client" not in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -494,7 +616,7 @@ def test_metrics_count_validation_failures_by_field(
     client.post("/predict", json=record | {name: value})
     client.post("/predict", json={k: v for k, v in record.items() if k != first} | {name: value})
     after = samples(client.get("/metrics").text)
-    assert increase(before, after, "model_input_validation_failures_total", field=name) == 2
+    assert increase(before, after, "model_input_validation_failures_total", field=UNKNOWN_FIELD) == 2
     missing = 1 if not contract.features[0].nullable else 0
     assert increase(before, after, "model_input_validation_failures_total", field=first) == missing
 
@@ -503,3 +625,45 @@ def test_http_model_info(client: TestClient, trained: tuple[Settings, str], cont
     response = client.post("/model_info", json={})
     assert response.status_code == 200
     check_model_info(response.json(), *trained, contract)
+
+
+# -- runtimes ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graph_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
+    """A model of the project's contract with an estimator that converts to ONNX whatever the contract holds."""
+    linear = (
+        "sklearn.linear_model:Ridge"
+        if PROJECT_CONTRACT.task == "regression"
+        else "sklearn.linear_model:LogisticRegression"
+    )
+    return train_on(tmp_path_factory.mktemp("graph"), PROJECT_CONTRACT, model_name="test-graph", estimator=linear)
+
+
+def test_both_runtimes_answer_alike_and_say_which_answered(graph_model: tuple[Settings, str], private_log: Any) -> None:
+    _, tag = graph_model
+    on = {runtime: service_for(tag, f"_service_on_{runtime}", runtime) for runtime in ("onnx", "sklearn")}
+    records = records_of(synthetic_frame(PROJECT_CONTRACT, 30, seed=8), PROJECT_CONTRACT)
+    answers = {}
+    for runtime, module in on.items():
+        instance = module.Predictor()
+        folder = private_log(instance)
+        assert instance.model_info().runtime == runtime
+        answers[runtime] = dumped(asyncio.run(instance.predict_batch([module.Record(**r) for r in records])))
+        instance.prediction_log.close()
+        assert {row[RUNTIME] for row in read_log(folder)} == {runtime}
+    for ours, theirs in zip(answers["onnx"], answers["sklearn"], strict=True):
+        if PROJECT_CONTRACT.task == "regression":
+            assert ours[PREDICTION] == pytest.approx(theirs[PREDICTION], rel=1e-4)
+            continue
+        assert ours[PREDICTION] == theirs[PREDICTION]
+        assert ours["probabilities"] == pytest.approx(theirs["probabilities"], abs=1e-5)
+
+
+def test_the_onnx_runtime_without_a_graph_refuses_to_start_and_says_why(multiclass_model: tuple[Settings, str]) -> None:
+    _, tag = multiclass_model  # native categorical splits: registered scikit-learn only
+    with pytest.raises(
+        SystemExit, match=r"cannot start the service: serving.runtime is onnx, but .* has no ONNX graph \("
+    ):
+        service_for(tag, "_service_without_a_graph", "onnx")

@@ -76,6 +76,7 @@ class ModelInfo(BaseModel):
 
     tag: str
     task: str
+    runtime: Literal["onnx", "sklearn"]  # which runtime answers (serving.runtime)
     estimator: str
     created: datetime
     metrics: dict[str, float]

@@ -1,4 +1,4 @@
-"""The command line: ``{{ cookiecutter.package }} data|validate|train|evaluate|predict|models|example|drift|docs|...``.
+"""The command line: ``{{ cookiecutter.package }} data|validate|train|predict|models|drift|docs|edge|...`` (``--help``).
 
 Exit codes: 0 success; 1 a check failed (quality gate, drift, stale docs); 2 bad input (settings,
 contract, data, unknown model version, or a usage error).
@@ -18,11 +18,12 @@ import bentoml
 import click
 from bentoml.exceptions import NotFound
 
-from . import __version__, contract_inference, docs_pages, registry
+from . import __version__, contract_inference, docs_pages, edge, registry
+from .cli_operations import COMMANDS as OPERATIONS
 from .contract import Contract, load_contract
-from .data import prepare_data, read_table
+from .data import atomic_write, prepare_data, read_table, require_folder
 from .drift import check_drift
-from .errors import GateFailedError, ProjectError
+from .errors import DataError, GateFailedError, ProjectError
 from .http_guards import load_api_key
 from .predict import predict_file
 from .settings import CONFIG_ENV, DEFAULT_CONFIG, Limit, Settings, load_settings
@@ -30,6 +31,8 @@ from .train import evaluate, gate_evaluation, train
 
 EXIT_CODES = "Exit codes: 0 ok, 1 a check failed (quality gate, drift), 2 bad input."
 BENTO_NAME = "{{ cookiecutter.project }}"  # `make build` names the bento after the distribution
+EXPORT_DIR = Path("dist")  # in the project
+EDGE_DIR = EXPORT_DIR / "edge"
 
 
 class _ProjectGroup(click.Group):
@@ -125,6 +128,7 @@ def train_command(ctx: click.Context) -> None:
     labels = version.labels
     revision = short_revision(labels["git_revision"])
     click.echo(f"registered {tag} (data sha256 {labels['data_sha256'][:12]}, git {revision})")
+    click.echo(f"ONNX graph: {docs_pages.onnx_line(version.metadata)}")
 
 
 @main.command("evaluate", epilog=EXIT_CODES)
@@ -154,7 +158,8 @@ def evaluate_command(ctx: click.Context, tag: str | None, data_path: Path | None
     "--output",
     "output_path",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Where to write the scored rows, .csv or .parquet (default: predictions/<input name>).",
+    help="Where to write the scored rows, .csv or .parquet, in an existing folder "
+    "(default: predictions/<input name>, the folder created if missing).",
 )
 @click.option("--model", "tag", help="Model tag or version (default: latest).")
 @click.pass_context
@@ -162,6 +167,8 @@ def predict(ctx: click.Context, input_path: Path | None, output_path: Path | Non
     """Score a file; every input column is kept, predictions and the model version are added."""
     settings = _settings(ctx)
     input_path = input_path or settings.data_path
+    if output_path is not None:
+        require_folder(output_path.parent, f"--output {output_path}")
     output_path = output_path or settings.resolve(Path("predictions") / input_path.name)
     result = predict_file(settings, input_path, output_path, tag)
     click.echo(f"wrote {result.rows} predictions by {result.tag} to {result.output}")
@@ -178,7 +185,13 @@ def models(ctx: click.Context) -> None:
         return
     metric_names = list(dict.fromkeys(name for version in versions for name in version.metadata["metrics"]))
     width = max(len(version.tag) for version in versions)
-    header = ["tag".ljust(width), f"{'created (UTC)':<19}", f"{'task':<14}", *(f"{m:>9}" for m in metric_names)]
+    header = [
+        "tag".ljust(width),
+        f"{'created (UTC)':<19}",
+        f"{'task':<14}",
+        f"{'onnx':<4}",
+        *(f"{m:>9}" for m in metric_names),
+    ]
     click.echo("  ".join([*header, f"{'data_sha256':<12}", "git_revision"]))
     for version in versions:
         metrics = version.metadata["metrics"]
@@ -186,6 +199,7 @@ def models(ctx: click.Context) -> None:
             version.tag.ljust(width),
             version.created.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
             f"{version.metadata.get('task', '?'):<14}",
+            f"{'yes' if version.metadata.get('onnx', {}).get('runtime') == 'onnx' else 'no':<4}",
             *(f"{metrics[m]:>9.4f}" if m in metrics else f"{'-':>9}" for m in metric_names),
             f"{version.labels.get('data_sha256', '?')[:12]:<12}",
             short_revision(version.labels.get("git_revision", "?")),
@@ -313,16 +327,44 @@ def import_command(ctx: click.Context, archive: Path) -> None:
 
 @main.command("export", epilog=EXIT_CODES)
 @click.option("--bento", "bento_tag", default=f"{BENTO_NAME}:latest", show_default=True, help="Bento to export.")
-@click.option("--output-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("dist"), show_default=True)
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help=f"An existing folder to write to, relative to the project (default: {EXPORT_DIR}, created if missing).",
+)
 @click.pass_context
-def export_command(ctx: click.Context, bento_tag: str, output_dir: Path) -> None:
-    """Write a bento with its model to one archive (``<name>-<version>.bento``), e.g. for CI artefacts."""
+def export_command(ctx: click.Context, bento_tag: str, output_dir: Path | None) -> None:
+    """Write a bento with its model to one archive (``<name>-<version>.bento``, mode 0600), e.g. for CI artefacts."""
     settings = _settings(ctx)
+    folder = settings.resolve(output_dir or EXPORT_DIR).resolve()  # BentoML's exporter needs an absolute path
+    if output_dir is not None:
+        require_folder(folder, f"--output-dir {output_dir}")
     bento = _bento(bento_tag)
-    folder = settings.resolve(output_dir).resolve()  # BentoML's exporter needs an absolute path
-    folder.mkdir(parents=True, exist_ok=True)
-    path = bentoml.bentos.export_bento(bento.tag, str(folder / f"{bento.tag.name}-{bento.tag.version}.bento"))
+    path = folder / f"{bento.tag.name}-{bento.tag.version}.bento"
+    with atomic_write(path, suffix=".tmp.bento") as temporary:  # BentoML appends .bento to any other name
+        bentoml.bentos.export_bento(bento.tag, str(temporary))
+        temporary.chmod(0o600)  # the archive holds the model and its training sample: the owner's only
     click.echo(f"exported {bento.tag} to {path}")
+
+
+@main.command("edge", epilog=EXIT_CODES)
+@click.option("--model", "tag", help="Model tag or version (default: latest).")
+@click.option("--optional", is_flag=True, help="A version without an ONNX graph is not an error (exit 0, say why).")
+@click.pass_context
+def edge_command(ctx: click.Context, tag: str | None, optional: bool) -> None:
+    """Write the version's edge bundle (ONNX graph, contract, standalone predictor) to dist/edge/."""
+    settings = _settings(ctx)
+    entry = registry.get_model(settings, tag)
+    graph = registry.stored_graph(entry)
+    if graph is None:
+        message = f"{entry.tag} has no ONNX graph, so no edge bundle: {docs_pages.onnx_line(entry.info.metadata)}"
+        if optional:
+            click.echo(f"skipped: {message}")
+            return
+        raise DataError(f"{message}; train it with an estimator that converts (docs/edge.md)")
+    bundle = edge.write_bundle(registry.load_entry(entry), graph, settings.resolve(EDGE_DIR))
+    packed = edge.archive(bundle)
+    click.echo(f"wrote {bundle} ({sum(p.stat().st_size for p in bundle.iterdir())} bytes) and {packed}")
 
 
 @main.group("contract", epilog=EXIT_CODES)
@@ -343,13 +385,15 @@ def contract_group() -> None:
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Where to write it (default: the contract config/project.yaml names, config/contract.yaml).",
+    help="Where to write it, in an existing folder (default: the contract config/project.yaml names).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @click.pass_context
 def contract_infer(ctx: click.Context, data_path: Path, target: str, output: Path | None, force: bool) -> None:
     """Infer a data contract from a file (help: contract_inference.RULES)."""
     settings = _settings(ctx)
+    if output is not None:
+        require_folder(output.parent, f"--output {output}")
     output = output or settings.resolve(settings.contract)
     contract_inference.refuse_overwrite(output, force=force)
     inference, text = contract_inference.infer_file(data_path, target)
@@ -363,3 +407,7 @@ def contract_infer(ctx: click.Context, data_path: Path, target: str, output: Pat
     click.echo("next:")
     for step in contract_inference.next_steps(settings, contract, data_path, output):
         click.echo(f"  - {step}")
+
+
+for operation in OPERATIONS:  # loadtest, compare, monitoring, retrain (cli_operations.py)
+    main.add_command(operation)

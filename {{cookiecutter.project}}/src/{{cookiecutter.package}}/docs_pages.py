@@ -19,6 +19,7 @@ from . import registry
 from .contract import CategoricalFeature, CategoricalTarget, Contract, NumericFeature
 from .data import atomic_write
 from .errors import ConfigError, GateFailedError
+from .loadtest import RPS_SHARE, summary_path
 from .model import Model
 from .registry import ModelVersion
 from .settings import Objectives, Settings
@@ -80,7 +81,7 @@ def target_line(contract: Contract) -> str:
 
 
 def objectives_table(objectives: Objectives) -> str:
-    """The objectives of the quality gate and the drift limits, as configured."""
+    """The objectives of the quality gate, the drift limits, the service (per replica) and promotion, as configured."""
     rows: list[tuple[str, str, str]] = [
         (f"`{limit.key}`", f"{limit.metric} on the hold-out set", f"{limit.symbol} {limit.value:g}")
         for limit in objectives.limits()
@@ -89,6 +90,24 @@ def objectives_table(objectives: Objectives) -> str:
     rows += [
         (f"`objectives.drift_thresholds.{name}`", f"drift threshold of `{name}`", f"{value:g}")
         for name, value in objectives.drift_thresholds.items()
+    ]
+    rows += [
+        (
+            "`objectives.expected_rps`",
+            f"requests per second one replica sustains in the load test (at least {RPS_SHARE * 100:g}% of it)",
+            f">= {objectives.expected_rps:g}",
+        ),
+        (
+            "`objectives.max_p95_latency_ms`",
+            "95th percentile latency at that rate, ms",
+            f"<= {objectives.max_p95_latency_ms:g}",
+        ),
+        ("`objectives.max_error_rate`", "share of requests failed at that rate", f"<= {objectives.max_error_rate:g}"),
+        (
+            "`objectives.challenger_margin`",
+            "fall of the primary metric a challenger may show against the champion",
+            f"<= {objectives.challenger_margin:g}",
+        ),
     ]
     return _table(["setting", "measures", "required"], rows)
 
@@ -160,10 +179,60 @@ def drift_section(run: Path | None) -> str:
     return "\n".join(lines)
 
 
+def onnx_line(metadata: Mapping[str, Any]) -> str:
+    """Whether the version has an ONNX graph (its size and parity), or why it is scikit-learn-only."""
+    onnx = metadata.get("onnx")
+    if not onnx:
+        return "none (registered before ONNX conversion)"
+    if onnx.get("runtime") != "onnx":
+        return f"none: {onnx.get('reason', 'not converted')}"
+    return (
+        f"{onnx['bytes'] / 1024:.0f} KB, opset {onnx['opset']}, skl2onnx {onnx['skl2onnx']}; parity: {onnx['parity']}"
+    )
+
+
+def loadtest_section(summary: Mapping[str, Any] | None, tag: str) -> str:
+    """The card's load-test results against the service objectives, or how to get them."""
+    if summary is None:
+        return "No load test yet: `make build loadtest` drives the bento at `objectives.expected_rps`.\n"
+    if summary.get("model_version") != tag:
+        return (
+            f"The last load test (`reports/loadtest.json`) drove `{summary.get('model_version')}`, not this "
+            "version: `make build loadtest` tests it.\n"
+        )
+    latency = summary["latency_ms"]
+    required = {"expected_rps": ">= {} requests/s", "max_p95_latency_ms": "<= {} ms", "max_error_rate": "<= {}"}
+    rows = [
+        (
+            f"`objectives.{name}`",
+            required.get(name, "{}").format(f"{verdict['limit']:g}"),
+            f"{verdict['measured']:g}",
+            "yes" if verdict["met"] else "no",
+        )
+        for name, verdict in summary["objectives"].items()
+    ]
+    return "\n".join(
+        [
+            f"{summary['created']}: {summary['requests']} requests to `{summary['endpoint']}` in "
+            f"{summary['duration_s']} s by {summary['users']} {summary['generator']} users, against "
+            f"{summary['target']} ({summary['serving_runtime']} runtime); latency p50 {latency['p50']:g} ms, "
+            f"p99 {latency['p99']:g} ms.",
+            "",
+            _table(["objective (per replica)", "required", "measured", "met"], rows),
+        ]
+    )
+
+
 def model_card(
-    version: ModelVersion, contract: Contract, intended_use: str, drift_run: Path | None, *, model_name: str
+    version: ModelVersion,
+    contract: Contract,
+    intended_use: str,
+    drift_run: Path | None,
+    *,
+    model_name: str,
+    loadtest: Mapping[str, Any] | None = None,
 ) -> str:
-    """The card of one model version: lineage, metrics against objectives, contract, use, drift."""
+    """The card of one model version: lineage, metrics against objectives, contract, use, load test, drift."""
     meta, labels = version.metadata, version.labels
     limits = {limit.metric: limit for limit in Objectives(**meta.get("objectives", {})).limits()}
     metrics = [
@@ -185,6 +254,7 @@ def model_card(
         ("data sha256", f"`{labels.get('data_sha256', '?')}`"),
         ("rows", ", ".join(f"{part} {count}" for part, count in meta.get("rows", {}).items())),
         ("params sha256", f"`{labels.get('params_sha256', '?')}`"),
+        ("ONNX graph", onnx_line(meta)),
     ]
     sections = [
         f"# Model card: {model_name}\n",
@@ -200,10 +270,24 @@ def model_card(
         "The inputs this version was trained on; the service and batch predictions enforce them.\n",
         contract_table(contract),
         intended_use.strip() + "\n",
+        "## Load test\n",
+        loadtest_section(loadtest, version.tag),
         "## Drift\n",
         drift_section(drift_run),
     ]
     return "\n".join(sections)
+
+
+def read_loadtest(settings: Settings) -> dict[str, Any] | None:
+    """The last load test's summary (``make loadtest``), or None when there is none."""
+    path = summary_path(settings)
+    if not path.is_file():
+        return None
+    try:
+        summary: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a load-test summary ({exc}): run `make loadtest` again") from None
+    return summary
 
 
 def write_drift_report(settings: Settings, run: Path | None) -> None:
@@ -242,6 +326,7 @@ def write_pages(settings: Settings, contract: Contract, tag: str | None = None) 
         intended.read_text(encoding="utf-8"),
         run,
         model_name=settings.model_name,
+        loadtest=read_loadtest(settings),
     )
     command = f"uv run {__package__}"
     pages = config_pages(settings, contract) | {

@@ -23,21 +23,28 @@ from bentoml.exceptions import NotFound
 from sklearn.pipeline import Pipeline
 
 from .contract import Contract
-from .errors import ModelNotFoundError
+from .errors import ConfigError, ModelNotFoundError
 from .model import Model
-from .settings import Settings
+from .onnx_graph import Conversion, Runner
+from .settings import RuntimeChoice, Settings
 
 log = logging.getLogger(__name__)
 
 REFERENCE_SAMPLE = "reference_sample"
+ONNX_GRAPH = "onnx_graph"  # the version's serialized ONNX graph, when it converted and passed the parity gate
 
 
 def use_project_store(settings: Settings) -> Path:
     """Point BentoML at the project's own store unless BENTOML_HOME is already set.
 
-    Must run before the first store access: BentoML caches its paths on first use.
+    An empty (or blank) BENTOML_HOME counts as unset: BentoML would otherwise keep its store in
+    the working directory. Must run before the first store access: BentoML caches its paths on
+    first use.
     """
-    os.environ.setdefault("BENTOML_HOME", str(settings.root / ".bentoml"))
+    if not os.environ.get("BENTOML_HOME", "").strip():
+        if "BENTOML_HOME" in os.environ:
+            log.warning("BENTOML_HOME is set but empty: using the project's store %s", settings.root / ".bentoml")
+        os.environ["BENTOML_HOME"] = str(settings.root / ".bentoml")
     return Path(os.environ["BENTOML_HOME"])
 
 
@@ -76,8 +83,9 @@ def register(
     data_sha256: str,
     rows: dict[str, int],
     reference: pd.DataFrame,
+    conversion: Conversion,
 ) -> str:
-    """Save a gated model with its lineage; returns its tag ``name:version``."""
+    """Save a gated model with its lineage and ONNX graph (if any); returns its tag ``name:version``."""
     params = settings.training.model_dump(mode="json", exclude_none=True)  # BentoML metadata refuses None
     # ... also inside the estimator's parameters (``max_depth: null``): those are stored as the string
     # "null", YAML's spelling, so the card still shows them; the params_sha256 label hashes the real values.
@@ -101,8 +109,10 @@ def register(
             "rows": rows,
             "data_file": str(settings.data.path),
             "contract": contract.model_dump(mode="json", exclude_none=True),
+            "onnx": conversion.metadata(),
         },
-        custom_objects={REFERENCE_SAMPLE: reference},
+        custom_objects={REFERENCE_SAMPLE: reference}
+        | ({} if conversion.graph is None else {ONNX_GRAPH: conversion.graph}),
     )
     return str(saved.tag)
 
@@ -151,11 +161,35 @@ def stored_contract(entry: bentoml.Model) -> Contract:
     return Contract.model_validate(entry.info.metadata["contract"])
 
 
-def load_entry(entry: bentoml.Model) -> Model:
-    """A store entry as the Model every prediction path uses: pipeline, contract and reference sample."""
+def stored_graph(entry: bentoml.Model) -> bytes | None:
+    """The version's ONNX graph; None when it has none (see its ``onnx`` metadata for why)."""
+    graph = entry.custom_objects.get(ONNX_GRAPH)
+    return graph if isinstance(graph, bytes) else None
+
+
+def graph_for(entry: bentoml.Model, runtime: RuntimeChoice) -> bytes | None:
+    """The graph that answers under ``runtime``, None for the scikit-learn pipeline.
+
+    ``auto`` is the ONNX graph when the version has one; ``onnx`` for a version without one is a
+    ConfigError naming the reason.
+    """
+    graph = stored_graph(entry) if runtime != "sklearn" else None
+    if runtime == "onnx" and graph is None:
+        onnx = entry.info.metadata.get("onnx")
+        reason = str(onnx.get("reason")) if isinstance(onnx, dict) else "registered before ONNX conversion"
+        raise ConfigError(
+            f"serving.runtime is onnx, but {entry.tag} has no ONNX graph ({reason}): "
+            "set serving.runtime to auto or sklearn (or SERVING_RUNTIME), or serve another version"
+        )
+    return graph
+
+
+def load_entry(entry: bentoml.Model, runtime: RuntimeChoice = "sklearn") -> Model:
+    """A store entry as the Model every prediction path uses, answered by ``runtime`` (see ``graph_for``)."""
     reference = entry.custom_objects.get(REFERENCE_SAMPLE)
     if not isinstance(reference, pd.DataFrame):
         raise ModelNotFoundError(f"{entry.tag} has no reference sample: register models with `make train`")
+    graph = graph_for(entry, runtime)
     return Model(
         tag=str(entry.tag),
         contract=stored_contract(entry),
@@ -163,9 +197,10 @@ def load_entry(entry: bentoml.Model) -> Model:
         reference=reference,
         labels=dict(entry.info.labels),
         metadata=dict(entry.info.metadata),
+        graph=None if graph is None else Runner(graph),
     )
 
 
-def load(settings: Settings, tag: str | None = None) -> Model:
+def load(settings: Settings, tag: str | None = None, runtime: RuntimeChoice = "sklearn") -> Model:
     """A stored version by tag (``name:version``, a bare version, or None for latest), loaded."""
-    return load_entry(get_model(settings, tag))
+    return load_entry(get_model(settings, tag), runtime)

@@ -17,11 +17,11 @@ import bentoml
 from pydantic import BaseModel, Field
 from threadpoolctl import threadpool_limits
 
-from . import registry, upstream_patches
+from . import registry, server_limits, upstream_patches
 from .api_types import ModelInfo, prediction_model, record_model
 from .batching import MicroBatcher
 from .errors import ProjectError
-from .http_guards import ApiKeyMiddleware, BodyLimitMiddleware, load_api_key
+from .http_guards import HttpGuard, load_api_key
 from .model import Model
 from .observability import ValidationMetricsMiddleware, count_prediction_log_failure, observe_predictions
 from .prediction_log import PredictionLog
@@ -34,11 +34,15 @@ try:
     SETTINGS = load_settings()
     registry.use_project_store(SETTINGS)
     SERVED = registry.get_model(SETTINGS, os.environ.get("MODEL_TAG") or None)
+    DOCS_UI = SETTINGS.serving.docs_ui_on()
+    RUNTIME = SETTINGS.serving.runtime_choice()
+    registry.graph_for(SERVED, RUNTIME)  # `onnx` for a version without a graph fails here, saying why
 except ProjectError as exc:  # fail at once, with the message and not a traceback
     raise SystemExit(f"error: cannot start the service: {exc}") from None
 
 CONTRACT = registry.stored_contract(SERVED)
 SERVING = SETTINGS.serving
+server_limits.apply(SERVING)
 if TYPE_CHECKING:
     Record = BaseModel
     Prediction = BaseModel
@@ -68,7 +72,7 @@ class Predictor:
         # One thread per worker (OpenMP and BLAS, and n_jobs where the estimator has it): requests run
         # in parallel across workers, and waking a thread pool for a few rows costs more than it saves.
         threadpool_limits(limits=1)
-        self.predictor: Model = registry.load_entry(self.model).single_threaded()
+        self.predictor: Model = registry.load_entry(self.model, RUNTIME).single_threaded()
         self.batcher: MicroBatcher[dict[str, Any], BaseModel] = MicroBatcher(self._predict)
         self.prediction_log = PredictionLog(SETTINGS.prediction_log_dir, on_failure=count_prediction_log_failure)
         self.predictor.predict_frame(self.predictor.reference.head(1))  # warm-up
@@ -78,6 +82,11 @@ class Predictor:
         gc.freeze()
         gc.set_threshold(100_000, 50, 1000)
         self.ready = True
+
+    @bentoml.on_shutdown
+    def flush_prediction_log(self) -> None:
+        """On SIGTERM, write the rows still queued before the worker exits."""
+        self.prediction_log.close()
 
     def __is_ready__(self) -> bool:
         """Ready once the model is loaded and has answered one warm-up prediction."""
@@ -104,11 +113,12 @@ class Predictor:
 
     @bentoml.api
     def model_info(self) -> ModelInfo:
-        """The served model: tag, creation time, metrics, lineage labels and data contract."""
+        """The served model: tag, runtime, creation time, metrics, lineage labels and data contract."""
         version = registry.describe(self.model)
         return ModelInfo(
             tag=version.tag,
             task=self.predictor.task,
+            runtime=self.predictor.runtime,
             estimator=version.metadata.get("estimator", "unknown"),
             created=version.created,
             metrics=version.metadata["metrics"],
@@ -119,9 +129,14 @@ class Predictor:
 
 
 SERVICE: Any = Predictor  # a bentoml.Service at run time; mypy keeps the class type for decorated classes
-SERVICE.add_asgi_middleware(ValidationMetricsMiddleware)
-SERVICE.add_asgi_middleware(BodyLimitMiddleware, max_bytes=SERVING.max_body_bytes)
-if api_key := load_api_key():
-    SERVICE.add_asgi_middleware(ApiKeyMiddleware, api_key=api_key)
-else:
+SERVICE.add_asgi_middleware(ValidationMetricsMiddleware, fields=CONTRACT.feature_names)
+API_KEY = load_api_key()
+SERVICE.add_asgi_middleware(
+    HttpGuard,
+    api_key=API_KEY,
+    max_body_bytes=SERVING.max_body_bytes,
+    json_paths=frozenset(api.route for api in SERVICE.apis.values()),
+    docs_ui=DOCS_UI,
+)
+if API_KEY is None:
     log.warning("API_KEY is not set: the API accepts requests without a key (set API_KEY or API_KEY_FILE)")

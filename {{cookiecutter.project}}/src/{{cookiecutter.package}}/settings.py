@@ -7,7 +7,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast, get_args
 from urllib.parse import urlsplit
 
 import yaml
@@ -25,6 +25,7 @@ class _Strict(BaseModel):
 
 # data.source is one of three kinds, told apart by its form (see DataSettings).
 SourceKind = Literal["loader", "file", "url"]
+RuntimeChoice = Literal["auto", "onnx", "sklearn"]  # serving.runtime: which runtime answers the service
 TABLE_FORMATS = (".csv", ".parquet")
 _LOADER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -198,10 +199,13 @@ class Limit:
 
 
 class Objectives(_Strict):
-    """What a model must achieve on the hold-out set before it is registered, and the drift limits.
+    """What a model must achieve before it is registered, served, or promoted; and the drift limits.
 
     Classification sets floors on accuracy, ROC AUC, F1, precision and recall; regression sets
-    ceilings on RMSE and MAE and a floor on R². Only those of the contract's task may be set.
+    ceilings on RMSE and MAE and a floor on R². Only those of the contract's task may be set; the
+    first one set, in that order, is the primary metric that ``compare`` bootstraps. The service
+    objectives hold for one replica at ``expected_rps`` requests per second (``loadtest``, and the
+    alert rules generated from them).
     """
 
     min_roc_auc: float | None = Field(default=None, ge=0, le=1)
@@ -214,11 +218,16 @@ class Objectives(_Strict):
     min_r2: float | None = Field(default=None, le=1)
     max_drift_share: float = Field(default=0.3, ge=0, le=1)
     drift_thresholds: dict[str, float] = Field(default_factory=dict)
+    max_p95_latency_ms: float = Field(default=100, gt=0)
+    expected_rps: float = Field(default=20, gt=0)  # requests per second to one replica
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    # How far the challenger's primary metric may fall below the champion's (its unit) and still win.
+    challenger_margin: float = Field(default=0.0, ge=0)
 
     def limits(self) -> list[Limit]:
         """The metric objectives that are set, in declaration order."""
         found = []
-        for key, value in self.model_dump(exclude={"max_drift_share", "drift_thresholds"}).items():
+        for key, value in self.model_dump(exclude=set(_NOT_METRIC_OBJECTIVES)).items():
             if value is not None:
                 bound, _, metric = key.partition("_")
                 found.append(Limit(metric, "min" if bound == "min" else "max", float(value)))
@@ -239,6 +248,19 @@ class Objectives(_Strict):
                 f"use {allowed}"
             )
         return limits
+
+    def primary(self, task: str) -> Limit:
+        """The objective whose metric ``compare`` bootstraps: the first set, or a ConfigError saying to set one."""
+        limits = self.limits_for(task)
+        if not limits:
+            raise ConfigError(f"objectives: no metric objective is set for {task}; compare needs one (the primary)")
+        return limits[0]
+
+
+# Objectives that are not a floor or ceiling on a hold-out metric (Objectives.limits leaves them out).
+_NOT_METRIC_OBJECTIVES = frozenset(
+    {"max_drift_share", "drift_thresholds", "max_p95_latency_ms", "expected_rps", "max_error_rate", "challenger_margin"}
+)
 
 
 class TrainingSettings(_Strict):
@@ -261,18 +283,50 @@ class ServingSettings(_Strict):
     max_concurrency: int = Field(default=256, ge=1)
     max_batch_size: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=16_384, ge=1024)
     access_log: bool = False
     prediction_log_dir: Path = Path("logs/predictions")
+    docs_ui: bool = True
+    runtime: RuntimeChoice = "auto"
+
+    def runtime_choice(self) -> RuntimeChoice:
+        """Which runtime answers: ``runtime``, unless ``SERVING_RUNTIME=auto|onnx|sklearn`` overrides it."""
+        value = os.environ.get("SERVING_RUNTIME", "").strip().lower()
+        if not value:
+            return self.runtime
+        if value not in get_args(RuntimeChoice):
+            raise ConfigError(f"SERVING_RUNTIME={value!r}: expected one of {', '.join(get_args(RuntimeChoice))}")
+        return cast(RuntimeChoice, value)
+
+    def docs_ui_on(self) -> bool:
+        """Whether to serve the Swagger UI: ``docs_ui``, unless ``DOCS_UI=true|false`` overrides it (deployments)."""
+        value = os.environ.get("DOCS_UI", "").strip().lower()
+        if not value:
+            return self.docs_ui
+        if value not in ("true", "false"):
+            raise ConfigError(f"DOCS_UI={value!r}: expected true or false")
+        return value == "true"
 
 
 class DriftSettings(_Strict):
-    """Where drift reports go and how much data a drift check reads at most."""
+    """Where drift reports go, and how much data a drift check needs at least and reads at most."""
 
     reports_dir: Path = Path("reports/drift")
+    # On a handful of rows a drift test can only say "no drift": it has no power to see a shift.
+    min_rows: int = Field(default=100, ge=1)
     # Below ~1000 rows Evidently switches drift methods (K-S instead of Wasserstein), so a
     # smaller cap could change the verdicts that the full data would give.
     max_rows: int = Field(default=10_000, ge=1000)
     random_state: int = 42
+
+    @field_validator("max_rows")
+    @classmethod
+    def _not_below_min_rows(cls, max_rows: int, info: ValidationInfo) -> int:
+        min_rows = info.data.get("min_rows")
+        if min_rows is not None and max_rows < min_rows:
+            raise ValueError(f"must be at least min_rows ({min_rows}), or no sample would be large enough")
+        return max_rows
 
 
 class Settings(_Strict):
