@@ -135,7 +135,7 @@ def test_the_whole_flow_exits_zero_and_records_a_dirty_revision(project: Path, c
     record_model(contract).model_validate_json(outputs["example"])  # a request the API accepts
     assert len(json.loads(run(project, "example", "--rows", "3").output)) == 3
     assert f"git {head[:12]}-dirty)" in outputs["train"]
-    header, row = outputs["models"].splitlines()
+    header, row, *_ = outputs["models"].splitlines()  # then a line per version without an ONNX graph
     assert header.split()[:4] == ["tag", "created", "(UTC)", "task"]
     assert re.search(rf"^whole-flow:\S+\s+\S+ \S+\s+{contract.task}\s.*{head[:12]}-dirty$", row)
     assert outputs["evaluate"].endswith("all objectives met\n")
@@ -465,6 +465,10 @@ def test_edge_without_a_graph_exits_two_or_skips_when_optional(project: Path) ->
     assert refused.exit_code == 2
     no_graph = r"error: edge-none:\S+ has no ONNX graph, so no edge bundle: none: HistGradientBoosting"
     assert re.match(no_graph, refused.output)
+    listed = run(project, "models").output.splitlines()
+    assert re.match(
+        r"edge-none:\S+: no ONNX graph: HistGradientBoostingClassifier did not convert to ONNX: ", listed[-1]
+    )
     skipped = run(project, "edge", "--optional")
     assert skipped.exit_code == 0
     assert skipped.output.startswith("skipped: edge-none:")

@@ -205,6 +205,9 @@ def models(ctx: click.Context) -> None:
             short_revision(version.labels.get("git_revision", "?")),
         ]
         click.echo("  ".join(row))
+    for version in versions:  # why a version answers from scikit-learn only
+        if version.metadata.get("onnx", {}).get("runtime") != "onnx":
+            click.echo(f"{version.tag}: no ONNX graph: {docs_pages.onnx_line(version.metadata).removeprefix('none: ')}")
 
 
 @main.command(epilog=EXIT_CODES)
