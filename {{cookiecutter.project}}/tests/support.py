@@ -31,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PROJECT_CONTRACT = load_contract(ROOT / "config" / "contract.yaml")
 NULL_SHARE = 0.1  # of a nullable feature's values
 SIGNAL_WEIGHTS = (1.0, 0.3, 0.1)  # the first features carry the signal, the first most: easy to split on
+# An estimator of each task whose pipeline converts to ONNX whatever features the contract holds.
+CONVERTING = {"classification": "sklearn.linear_model:LogisticRegression", "regression": "sklearn.linear_model:Ridge"}
 RULE_SEED = 20261201  # the feature -> target rule is the same for every sample, whatever its seed
 
 

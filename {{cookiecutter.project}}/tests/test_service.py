@@ -40,6 +40,7 @@ from {{ cookiecutter.package }}.upstream_openapi import MAX_LISTED_ERRORS
 
 from .support import (
     BAD_FIELDS,
+    CONVERTING,
     MULTICLASS,
     PROJECT_CONTRACT,
     REGRESSION,
@@ -633,11 +634,7 @@ def test_http_model_info(client: TestClient, trained: tuple[Settings, str], cont
 @pytest.fixture(scope="module")
 def graph_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
     """A model of the project's contract with an estimator that converts to ONNX whatever the contract holds."""
-    linear = (
-        "sklearn.linear_model:Ridge"
-        if PROJECT_CONTRACT.task == "regression"
-        else "sklearn.linear_model:LogisticRegression"
-    )
+    linear = CONVERTING[PROJECT_CONTRACT.task]
     return train_on(tmp_path_factory.mktemp("graph"), PROJECT_CONTRACT, model_name="test-graph", estimator=linear)
 
 
