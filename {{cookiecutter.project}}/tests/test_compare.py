@@ -48,6 +48,10 @@ class Models:
         if not config.exists():
             config.parent.mkdir(exist_ok=True)
             raw = self.settings.model_dump(mode="json", exclude={"root"})
+            raw["data"] = {
+                "source": "data.csv",
+                "path": "data.csv",
+            }  # the table fit() wrote, whatever the project's source
             config.write_text(json.dumps(raw), encoding="utf-8")  # JSON is YAML
         arguments = ["--config", str(config), "compare", "--champion", champion, "--challenger", challenger]
         result = CliRunner().invoke(main, [*arguments, "--data", str(self.data), "--resamples", "500", *extra])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -184,7 +185,9 @@ def test_a_repeated_column_is_refused_before_any_rule(contract: Contract) -> Non
     frame = synthetic_frame(contract, 3)
     first = contract.feature_names[0]
     doubled = pd.concat([frame, frame[[first]]], axis=1)
-    with pytest.raises(DataError, match=rf"^upload: duplicate column names \['{first}'\]: rename or drop the copies$"):
+    with pytest.raises(
+        DataError, match=rf"^upload: duplicate column names {re.escape(str([first]))}: rename or drop the copies$"
+    ):
         contract.validate_frame(doubled, source="upload", with_target=True)
 
 

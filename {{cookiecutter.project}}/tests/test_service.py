@@ -416,7 +416,7 @@ def test_openapi_documents_the_key_the_body_and_every_error(spec: dict[str, Any]
 @pytest.mark.parametrize(
     ("status", "body", "headers"),
     [
-        (400, b"[{}]", {"Content-Type": "application/json"}),
+        (400, b'[{"no such feature": 1}]', {"Content-Type": "application/json"}),
         (401, b"{}", {"Content-Type": "application/json", "X-API-Key": "wrong"}),
         (413, b" " * 2_000_000, {"Content-Type": "application/json"}),
         (415, b"{}", {"Content-Type": "text/plain"}),
