@@ -436,7 +436,8 @@ def test_edge_writes_the_bundle_of_a_version_with_a_graph(project: Path, contrac
     def change(raw: dict[str, Any]) -> None:  # an estimator that converts, whatever the project's contract holds
         raw["model_name"] = "edge-flow"
         raw["training"] |= {"params": {}, "estimator": f"sklearn.linear_model:{linear}"}
-        gate_on(passing_objectives(contract))(raw)
+        lax = Objectives(min_r2=-1e9) if contract.task == "regression" else Objectives(min_roc_auc=0)
+        gate_on(lax)(raw)  # the gate is not what this tests: a linear model may miss the project's objectives
 
     write_data(project, configure(project, change), synthetic_frame(contract, 300))
     trained = run(project, "train")
