@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
+import email
+import html
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import TEMPLATE
+from .conftest import TEMPLATE, UNICODE_ANSWERS
 
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 MODULES = [
-    "__init__", "api_types", "batching", "cli", "contract", "contract_inference", "data", "docs_pages", "drift",
-    "drift_data", "drift_report", "errors", "estimator", "evaluation", "http_guards", "model", "observability",
-    "predict", "prediction_log", "registry", "service", "settings", "starter_data", "train", "upstream_patches",
+    "__init__", "alerts", "api_types", "batching", "cli", "cli_operations", "compare", "contract",
+    "contract_inference", "data", "docs_pages", "drift", "drift_data", "drift_report", "edge", "edge_predictor",
+    "errors", "estimator", "evaluation", "http_guards", "loadtest", "loadtest_user", "model", "observability",
+    "onnx_graph", "predict", "prediction_log", "registry", "retrain", "server_limits", "service", "settings",
+    "spark_batch", "starter_data", "train", "upstream_openapi", "upstream_patches",
 ]  # fmt: skip
 # Tests mirror the modules; the service has three tiers (test_service, test_serve, test_fuzz), which
 # also cover errors and observability; test_drift covers the report it builds with drift_report;
-# starter_data (one loader, a different one per task) runs in test_cli's `data` and feeds the fixtures.
+# starter_data (one loader, a different one per task) runs in test_cli's `data` and feeds the fixtures;
+# test_edge runs the bundle's edge_predictor; test_upstream_patches holds upstream_openapi's workarounds;
+# cli_operations' commands are run by the tests of what they call (compare, loadtest, retrain), and
+# test_loadtest drives loadtest_user (the locustfile); test_objectives covers settings' objectives.
 TESTS = [
-    "__init__", "conftest", "support", "test_serve", "test_fuzz",
-    *(f"test_{m}" for m in MODULES if m not in {"__init__", "errors", "observability", "drift_report", "starter_data"}),
+    "__init__", "conftest", "support", "test_serve", "test_fuzz", "test_objectives",
+    *(
+        f"test_{m}"
+        for m in MODULES
+        if m
+        not in {
+            "__init__", "errors", "drift_report", "starter_data", "edge_predictor", "upstream_openapi",
+            "cli_operations", "loadtest_user",
+        }
+    ),
 ]  # fmt: skip
 # Files that differ by task: the template holds `<stem>.<task><suffix>` of each, the hook keeps one.
 VARIANTS = [
@@ -41,7 +59,8 @@ TASK_OBJECTIVES = {
 }
 # Hand-written pages; docs/model-card.md is written by `make docs` from the model store (git-ignored).
 DOCS_PAGES = [
-    "index", "getting-started", "own-data", "contract", "training", "serving", "batch", "deployment", "monitoring",
+    "index", "getting-started", "own-data", "contract", "training", "serving", "batch", "edge", "deployment",
+    "spark", "monitoring", "alerts", "loadtest", "retraining",
     "runbook", "releases", "security", "reference", "changelog",
 ]  # fmt: skip
 UNRENDERED = re.compile(r"\{\{|\}\}|\{%|%\}|cookiecutter\.")
@@ -58,10 +77,12 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
         *(f"src/{package}/{module}.py" for module in MODULES),
         *(f"tests/{module}.py" for module in TESTS),
         "benchmarks/__init__.py", "benchmarks/serve.py", "benchmarks/fastapi_baseline.py", "benchmarks/drift.py",
+        "benchmarks/batch.py",
         ".pre-commit-config.yaml", ".github/dependabot.yml",
         ".github/actions/setup/action.yml", ".github/actions/image/action.yml",
         ".github/workflows/ci.yml", ".github/workflows/release.yml", ".github/workflows/monitor.yml",
-        ".github/workflows/docs.yml", "mkdocs.yml", "CHANGELOG.md",
+        ".github/workflows/docs.yml", ".github/workflows/retrain.yml", "mkdocs.yml", "CHANGELOG.md",
+        "tests/schemas/servicemonitor.v1.json", "tests/schemas/prometheusrule.v1.json",
         *(f"docs/{page}.md" for page in DOCS_PAGES),
         *(f"docs/snippets/{name}.md" for name in ("contract-table", "objectives-table", "intended-use")),
     }  # fmt: skip
@@ -71,6 +92,7 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
         files.add(".github/workflows/deploy.yml")
     if config["deploy_target"] == "kubernetes":
         files |= {f"deploy/kubernetes/{name}.yaml" for name in ("deployment", "service", "hpa", "pdb")}
+        files |= {f"deploy/kubernetes/monitoring/{name}.yaml" for name in ("servicemonitor", "prometheusrule")}
         files.add("deploy/kubernetes/deploy.sh")
     return files
 
@@ -123,7 +145,12 @@ def test_every_yaml_file_parses(baked: tuple[Path, dict[str, Any]]) -> None:
     assert project["model_name"] == context["package"]
     assert project["data"] == {"path": DATA_PATHS[task], "source": f"{context['package']}.starter_data:load"}
     assert (target["name"], target["type"]) == TARGETS[task]
-    metric_objectives = {key for key in project["objectives"] if key not in {"max_drift_share", "drift_thresholds"}}
+    operations = {  # drift, load and retraining objectives: not gated at training
+        "max_drift_share", "drift_thresholds", "max_p95_latency_ms", "expected_rps", "max_error_rate",
+        "challenger_margin",
+    }  # fmt: skip
+    metric_objectives = {key for key in project["objectives"] if key not in operations}
+    assert operations - {"drift_thresholds"} <= set(project["objectives"]), "the shipped config shows every knob"
     assert metric_objectives, "the quality gate has no objective"
     assert metric_objectives <= TASK_OBJECTIVES[task]
     suffix = "Regressor" if task == "regression" else "Classifier"
@@ -204,3 +231,35 @@ def test_the_first_commit_holds_every_file(baked: tuple[Path, dict[str, Any]], c
     assert len(git("log", "--oneline").splitlines()) == 1
     assert git("status", "--porcelain") == ""
     assert set(git("ls-files").splitlines()) == expected_files(config, context["package"])
+
+
+def test_unicode_answers_render_valid_toml_and_yaml_holding_them_exactly(unicode_baked: Path) -> None:
+    """Emoji and other non-ASCII text stay as written: no surrogate escapes that TOML rejects or YAML garbles."""
+    project = tomllib.loads((unicode_baked / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["description"] == UNICODE_ANSWERS["description"]
+    assert project["authors"] == [{"name": UNICODE_ANSWERS["author_name"], "email": UNICODE_ANSWERS["author_email"]}]
+    site = yaml.safe_load((unicode_baked / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert (site["site_name"], site["site_description"]) == (
+        UNICODE_ANSWERS["project_name"], UNICODE_ANSWERS["description"]
+    )  # fmt: skip
+    assert "🚀" in (unicode_baked / "pyproject.toml").read_text(encoding="utf-8")  # written as is, not escaped
+
+
+@pytest.mark.slow
+def test_unicode_answers_build_the_docs_site_and_the_package(unicode_installed: Path) -> None:
+    """`make docs` (mkdocs build --strict) and `uv build` accept them; the wheel's metadata holds them exactly."""
+    env = {key: value for key, value in os.environ.items() if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+    uv = shutil.which("uv")
+    assert uv
+    for command in (["make", f"UV={uv}", "data", "train", "docs"], [uv, "build", "--wheel", "--offline"]):
+        done = subprocess.run(command, cwd=unicode_installed, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
+    page = html.unescape((unicode_installed / "site" / "index.html").read_text(encoding="utf-8"))
+    assert UNICODE_ANSWERS["project_name"] in page
+    (wheel,) = (unicode_installed / "dist").glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        name = f"{wheel.name.split('-')[0]}-0.1.0.dist-info/METADATA"
+        metadata = email.message_from_string(archive.read(name).decode("utf-8"))
+    assert metadata["Summary"] == UNICODE_ANSWERS["description"]
+    assert UNICODE_ANSWERS["author_name"] in metadata["Author-email"]
+    assert UNICODE_ANSWERS["author_email"] in metadata["Author-email"]

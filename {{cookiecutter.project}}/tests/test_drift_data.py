@@ -7,8 +7,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from {{ cookiecutter.package }}.contract import ContractViolationError
-from {{ cookiecutter.package }}.drift_data import combine, data_files, read_files, read_log, sample, served_by
+from {{ cookiecutter.package }} import drift_data
+from {{ cookiecutter.package }}.contract import ContractViolationError, Problem
+from {{ cookiecutter.package }}.drift_data import (
+    check_sample_size,
+    combine,
+    data_files,
+    read_files,
+    read_log,
+    sample,
+    served_by,
+)
 from {{ cookiecutter.package }}.errors import DataError
 
 from .support import MIXED, REGRESSION, mixed_frame, records_of, synthetic_frame
@@ -70,6 +79,42 @@ def test_missing_features_and_extra_log_columns_are_refused(tmp_path: Path) -> N
     extra = write_log(tmp_path / "b" / "p.jsonl", [log_row(customer_id=7)])
     with pytest.raises(DataError, match=r"columns not in the data contract: \['customer_id'\]"):
         combine(read_files(extra), MIXED, extra, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("12", "must be a number, not text (store the column as numbers)"),
+        (True, "must be a number, not true/false (a boolean column)"),
+        (None, "must not be null"),
+    ],
+    ids=["text", "bool", "null"],
+)
+def test_log_values_a_drift_test_cannot_compare_are_refused(tmp_path: Path, value: object, rule: str) -> None:
+    log = write_log(tmp_path / "p.jsonl", [log_row(tenure_months=value), log_row(tenure_months=value)])
+    with pytest.raises(ContractViolationError) as caught:
+        combine(read_files(log), MIXED, log, None)
+    assert [str(problem) for problem in caught.value.problems] == [f"tenure_months: {rule} (2 rows)"]
+    assert "(current data: fix or drop the rows a drift test cannot compare)" in str(caught.value)
+
+
+def test_values_outside_the_contract_are_left_to_the_report(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "p.jsonl", [log_row(tenure_months=10_000.0, plan="enterprise"), log_row(plan=None)])
+    assert len(combine(read_files(log), MIXED, log, None).frame) == 2
+
+
+def test_too_few_rows_on_either_side_are_refused(tmp_path: Path) -> None:
+    log = write_log(tmp_path / "p.jsonl", [log_row("m:1"), log_row("m:1"), log_row("m:0")])
+    current = combine(read_files(log), MIXED, log, "m:1")
+    reference = mixed_frame(5)
+    check_sample_size(current, reference, 2, log)
+    with pytest.raises(
+        DataError,
+        match=r"p\.jsonl: 2 current rows \(1 more answered by other model versions\), fewer than drift\.min_rows \(3\)",
+    ):
+        check_sample_size(current, reference, 3, log)
+    with pytest.raises(DataError, match=r"reference sample holds 1 rows, fewer than drift\.min_rows \(2\)"):
+        check_sample_size(current, reference.head(1), 2, log)
 
 
 def test_extra_columns_in_a_table_are_allowed_and_labels_are_checked(tmp_path: Path) -> None:
@@ -142,3 +187,72 @@ def test_regression_labels_must_be_numbers_within_the_target_bounds(tmp_path: Pa
         "price: target must be a number (1 rows)",
         "price: target must be <= 1000 (1 rows)",
     ]
+
+
+def timed_mixed(rows: int, seed: int) -> pd.DataFrame:
+    """Mixed-contract rows, nine in ten of them in the first of two days (time windows of unequal weight)."""
+    busy = pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(rows * 9 // 10) * 9, unit="s")
+    quiet = pd.Timestamp("2026-01-02", tz="UTC") + pd.to_timedelta(np.arange(rows - rows * 9 // 10) * 80, unit="s")
+    return mixed_frame(rows, seed).assign(timestamp=busy.append(quiet), model_version="m:1")
+
+
+def same_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Values only: missing as None whether a reader gave NaN or None, text whatever its dtype."""
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def test_a_sample_drawn_while_reading_is_the_sample_of_the_whole_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 300 rows over a Parquet and a CSV file: the sample equals ``sample`` on both files concatenated."""
+    monkeypatch.setattr(drift_data, "CHUNK_ROWS", 300)
+    first, second = timed_mixed(2000, 1), timed_mixed(1500, 2)
+    first.to_parquet(tmp_path / "a.parquet", index=False)
+    second.to_csv(tmp_path / "b.csv", index=False)
+    current = combine(read_files(tmp_path), MIXED, tmp_path, None, cap=1000, seed=7)
+    whole = pd.concat([first, second], ignore_index=True)
+    expected = sample(whole, 1000, random_state=7).reset_index(drop=True)
+    pd.testing.assert_frame_equal(same_values(current.frame), same_values(expected))
+    assert (current.rows, current.files, current.labelled) == (3500, 2, True)
+    assert current.window == {
+        "start": whole["timestamp"].min().isoformat(),
+        "end": whole["timestamp"].max().isoformat(),
+    }
+
+
+def test_problems_are_counted_over_every_chunk_in_contract_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drift_data, "CHUNK_ROWS", 100)
+    frame = timed_mixed(1000, 3).astype({"tenure_months": object})
+    frame.loc[[5, 420, 999], "tenure_months"] = "unknown"
+    frame.loc[[950, 990], "tenure_months"] = None
+    frame.loc[[7, 600], "churned"] = "maybe"
+    frame.to_csv(tmp_path / "current.csv", index=False)
+    with pytest.raises(ContractViolationError) as caught:
+        combine(read_files(tmp_path / "current.csv"), MIXED, tmp_path, None, cap=100)
+    assert caught.value.problems == [
+        Problem("tenure_months", "must not be null", 2),
+        Problem("tenure_months", "must be a number", 3),
+    ]
+    frame.loc[[5, 420, 999, 950, 990], "tenure_months"] = 12
+    frame.to_csv(tmp_path / "current.csv", index=False)
+    with pytest.raises(ContractViolationError, match=r"churned: target must be one of \['no', 'yes'\] \(2 rows\)"):
+        combine(read_files(tmp_path / "current.csv"), MIXED, tmp_path, None, cap=100)
+
+
+def test_rows_of_other_versions_are_left_out_of_the_sample_and_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(drift_data, "CHUNK_ROWS", 250)
+    frame = timed_mixed(1200, 4)
+    frame.loc[frame.index % 3 == 0, "model_version"] = "m:0"
+    frame.to_parquet(tmp_path / "current.parquet", index=False)
+    frames = read_files(tmp_path / "current.parquet")
+    assert served_by(frames) == "m:1"
+    current = combine(frames, MIXED, tmp_path, "m:1", cap=300, seed=1)
+    assert (current.rows, current.excluded, len(current.frame)) == (800, 400, 300)
+    assert set(current.frame["model_version"]) == {"m:1"}
+    mine = frame[frame["model_version"] == "m:1"].reset_index(drop=True)
+    expected = sample(mine, 300, random_state=1).reset_index(drop=True)
+    pd.testing.assert_frame_equal(same_values(current.frame), same_values(expected))

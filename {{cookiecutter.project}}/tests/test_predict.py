@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package }} import registry
-from {{ cookiecutter.package }}.contract import Contract, ContractViolationError
+from {{ cookiecutter.package }}.contract import Contract, ContractViolationError, Problem
 from {{ cookiecutter.package }}.data import read_table, write_table
 from {{ cookiecutter.package }}.errors import DataError
 from {{ cookiecutter.package }}.evaluation import score
@@ -119,3 +120,106 @@ def test_an_input_column_named_like_an_output_is_refused(
     with pytest.raises(DataError, match=rf"already has the output column\(s\) \['{clashing}'\]"):
         predict_file(settings, tmp_path / "in.csv", tmp_path / "out.csv", tag)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_parquet_column_of_the_wrong_type_is_refused(
+    trained: tuple[Settings, str], contract: Contract, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Parquet keeps a column's type: true/false for a number is refused, not scored as 1/0."""
+    if not contract.numeric:
+        pytest.skip("the contract has no numeric feature")
+    settings, tag = trained
+    number = contract.numeric[0].name
+    rows = frame.head(5).assign(**{number: [True, False, True, True, False]})
+    write_table(rows, tmp_path / "in.parquet")
+    with pytest.raises(ContractViolationError) as caught:
+        predict_file(settings, tmp_path / "in.parquet", tmp_path / "out.parquet", tag)
+    assert caught.value.exit_code == 2
+    assert caught.value.problems == [Problem(number, "must be a number, not true/false (a boolean column)", 5)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
+def test_a_repeated_feature_column_is_refused_not_renamed(
+    trained: tuple[Settings, str], contract: Contract, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    settings, tag = trained
+    first = contract.feature_names[0]
+    copied = frame.head(3).assign(copy=frame[first])
+    copied.to_csv(tmp_path / "in.csv", index=False, header=[*frame.columns, first])  # the copy under the same name
+    with pytest.raises(DataError, match=rf"in\.csv: duplicate column names {re.escape(str([first]))}"):
+        predict_file(settings, tmp_path / "in.csv", tmp_path / "out.csv", tag)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_read_in_chunks_gives_the_predictions_of_the_whole_table(
+    trained: tuple[Settings, str], model: Model, frame: pd.DataFrame, tmp_path: Path, suffix: str
+) -> None:
+    settings, tag = trained
+    source = frame.head(100).assign(row_id=[f"r{i}" for i in range(100)])
+    write_table(source, tmp_path / f"in{suffix}")
+    result = predict_file(settings, tmp_path / f"in{suffix}", tmp_path / f"out{suffix}", tag, chunk_rows=7)
+    whole = predict_frame(read_table(tmp_path / f"in{suffix}"), model, source="whole")
+    assert result.rows == 100
+    pd.testing.assert_frame_equal(read_table(tmp_path / f"out{suffix}"), whole, check_exact=False)
+
+
+def test_problems_are_counted_over_every_chunk_and_no_output_is_written(
+    trained: tuple[Settings, str], contract: Contract, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Chunks of 4 rows; bad rows in the first, third and last chunks: one problem, its rows summed."""
+    settings, tag = trained
+    broken, problem = break_first_feature(frame.head(20), contract, rows=20)
+    rows = frame.head(20).astype({problem.column: object})
+    bad = [1, 9, 10, 19]
+    rows.loc[rows.index[bad], problem.column] = broken.loc[broken.index[bad], problem.column]
+    write_table(rows, tmp_path / "in.csv")
+    with pytest.raises(ContractViolationError) as caught:
+        predict_file(settings, tmp_path / "in.csv", tmp_path / "out.csv", tag, chunk_rows=4)
+    assert caught.value.problems == [Problem(problem.column, problem.rule, len(bad))]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_missing_column_counts_every_row_of_every_chunk(
+    trained: tuple[Settings, str], contract: Contract, frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    settings, tag = trained
+    missing = contract.feature_names[0]
+    write_table(frame.head(10).drop(columns=missing), tmp_path / "in.parquet")
+    with pytest.raises(ContractViolationError) as caught:
+        predict_file(settings, tmp_path / "in.parquet", tmp_path / "out.parquet", tag, chunk_rows=3)
+    assert caught.value.problems == [Problem(missing, "required column is missing", 10)]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_table_without_rows_is_refused(
+    trained: tuple[Settings, str], frame: pd.DataFrame, tmp_path: Path, suffix: str
+) -> None:
+    settings, tag = trained
+    write_table(frame.head(0), tmp_path / f"in{suffix}")
+    with pytest.raises(ContractViolationError) as caught:
+        predict_file(settings, tmp_path / f"in{suffix}", tmp_path / f"out{suffix}", tag)
+    assert caught.value.problems == [Problem("(table)", "has no rows", 0)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"in{suffix}"]
+
+
+def test_csv_columns_inferred_differently_per_chunk_still_make_one_parquet_file(
+    trained: tuple[Settings, str], frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    """An extra column of whole numbers in the first chunk and a gap later (read as floats) is cast back."""
+    settings, tag = trained
+    rows = frame.head(6).assign(count=pd.array([1, 2, 3, 4, None, 6], dtype="Int64"))
+    write_table(rows, tmp_path / "in.csv")
+    predict_file(settings, tmp_path / "in.csv", tmp_path / "out.parquet", tag, chunk_rows=3)
+    assert read_table(tmp_path / "out.parquet")["count"].tolist()[:4] == [1, 2, 3, 4]
+
+
+def test_a_csv_column_that_turns_from_numbers_to_text_is_named_for_parquet_output(
+    trained: tuple[Settings, str], frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    settings, tag = trained
+    write_table(frame.head(6).assign(note=[1, 2, 3, "x", "y", "z"]), tmp_path / "in.csv")
+    with pytest.raises(DataError, match=r"column\(s\) \['note'\] change type between the first rows and later ones"):
+        predict_file(settings, tmp_path / "in.csv", tmp_path / "out.parquet", tag, chunk_rows=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    assert predict_file(settings, tmp_path / "in.csv", tmp_path / "out.csv", tag, chunk_rows=3).rows == 6

@@ -151,26 +151,45 @@ def evaluate_command(ctx: click.Context, tag: str | None, data_path: Path | None
 @click.option(
     "--input",
     "input_path",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="CSV or Parquet file (default: data.path).",
+    type=click.Path(),
+    help="CSV or Parquet file (default: data.path); with --engine spark, Parquet at any URI Spark reads.",
 )
 @click.option(
     "--output",
     "output_path",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(),
     help="Where to write the scored rows, .csv or .parquet, in an existing folder "
-    "(default: predictions/<input name>, the folder created if missing).",
+    "(default: predictions/<input name>, the folder created if missing); with --engine spark, a Parquet URI.",
 )
 @click.option("--model", "tag", help="Model tag or version (default: latest).")
+@click.option(
+    "--engine",
+    type=click.Choice(["pandas", "spark"]),
+    default="pandas",
+    show_default=True,
+    help="pandas streams a file on this machine; spark runs on a Spark cluster (`uv sync --group spark`).",
+)
 @click.pass_context
-def predict(ctx: click.Context, input_path: Path | None, output_path: Path | None, tag: str | None) -> None:
+def predict(ctx: click.Context, input_path: str | None, output_path: str | None, tag: str | None, engine: str) -> None:
     """Score a file; every input column is kept, predictions and the model version are added."""
     settings = _settings(ctx)
-    input_path = input_path or settings.data_path
+    if engine == "spark":
+        from .spark_batch import predict_spark  # pyspark only on this path
+
+        if input_path is None or output_path is None:
+            raise DataError("--engine spark needs --input URI and --output URI (Parquet)")
+        result = predict_spark(settings, input_path, output_path, tag)
+        click.echo(f"wrote {result.rows} predictions by {result.tag} to {result.output}")
+        return
+    source = Path(input_path) if input_path else settings.data_path
+    if source.is_dir():
+        raise DataError(
+            f"{source}: is a folder; the pandas engine reads one .csv or .parquet file (--engine spark reads folders)"
+        )
     if output_path is not None:
-        require_folder(output_path.parent, f"--output {output_path}")
-    output_path = output_path or settings.resolve(Path("predictions") / input_path.name)
-    result = predict_file(settings, input_path, output_path, tag)
+        require_folder(Path(output_path).parent, f"--output {output_path}")
+    target = Path(output_path) if output_path else settings.resolve(Path("predictions") / source.name)
+    result = predict_file(settings, source, target, tag)
     click.echo(f"wrote {result.rows} predictions by {result.tag} to {result.output}")
 
 

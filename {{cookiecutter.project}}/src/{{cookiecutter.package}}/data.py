@@ -7,6 +7,9 @@ downloaded there once its SHA-256 matches ``data.sha256``.
 
 from __future__ import annotations
 
+import csv
+import fcntl
+import glob
 import hashlib
 import http.client
 import importlib
@@ -36,6 +39,8 @@ if TYPE_CHECKING:
 
 FORMATS = TABLE_FORMATS
 DOWNLOAD_TIMEOUT_S = 30  # per connection attempt and per read; one attempt, no retries
+PARQUET_READ_BUFFER = 1 << 20  # read column chunks through 1 MiB buffers, not each row group whole into memory
+OTHER_DELIMITERS = {";": "semicolons (;)", "\t": "tabs", "|": "pipes (|)"}  # a header of one field holding one
 
 
 def resolve_source(source: str) -> Callable[[], pd.DataFrame]:
@@ -64,32 +69,145 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def _read(path: Path, suffix: str, name: object = None) -> pd.DataFrame:
-    """Read ``path`` as ``suffix`` says (.csv or .parquet); errors name ``name`` (default: the path)."""
-    if not path.is_file():
-        raise DataError(f"{name or path}: file not found")
+    """Read ``path`` as ``suffix`` says (.csv or .parquet); errors name ``name`` (default: the path).
+
+    The column names are checked as the file holds them, before pandas reads it: pandas would
+    rename a repeated CSV column ``x`` to ``x.1`` (an extra column nobody asked for).
+    """
+    name = name or path
+    _read_header(path, suffix, name)
     try:
         return pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
     except Exception as exc:  # pandas and pyarrow raise many types for a corrupt file
-        raise DataError(f"{name or path}: cannot be read as {suffix[1:]}: {exc}") from None
+        raise DataError(f"{name}: cannot be read as {suffix[1:]}: {exc}") from None
+
+
+def read_header(path: Path) -> list[str]:
+    """The column names of a CSV or Parquet file, checked as ``read_table`` checks them; no row is read."""
+    return _read_header(path, table_format(path), path)
+
+
+def _read_header(path: Path, suffix: str, name: object) -> list[str]:
+    """Check that the file exists and its column names, without reading any row."""
+    import pyarrow.parquet  # what pandas reads Parquet with; only its schema here
+
+    if not path.is_file():
+        raise DataError(f"{name}: file not found")
+    try:
+        header = _csv_header(path) if suffix == ".csv" else pyarrow.parquet.read_schema(path).names
+    except Exception as exc:  # pyarrow raises many types for a file that is not Parquet
+        raise DataError(f"{name}: cannot be read as {suffix[1:]}: {exc}") from None
+    _check_header(header, name)
+    return header
+
+
+def read_chunks(path: Path, rows: int, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
+    """Read a CSV or Parquet file ``rows`` rows at a time, so memory stays flat whatever its size.
+
+    The file and its header are checked before the first chunk is asked for (the same errors as
+    ``read_table``). A table without rows yields one empty chunk holding its columns, so a caller
+    validates it like any other. Parquet is read by record batches, CSV by pandas' chunked reader;
+    a chunk's column types are inferred from its own rows, as ``read_table`` infers them from all.
+    ``columns`` (each in the file) reads only those.
+    """
+    suffix = table_format(path)
+    _read_header(path, suffix, path)
+    return _chunks(path, suffix, rows, columns)
+
+
+def _chunks(path: Path, suffix: str, rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet
+
+    try:
+        if suffix == ".csv":
+            with pd.read_csv(path, chunksize=rows, usecols=columns) as reader:  # a header alone yields one empty chunk
+                yield from reader
+            return
+        parquet = pyarrow.parquet.ParquetFile(path, pre_buffer=False, buffer_size=PARQUET_READ_BUFFER)
+        if parquet.metadata.num_rows == 0:
+            yield parquet.schema_arrow.empty_table().select(columns or parquet.schema_arrow.names).to_pandas()
+        for batch in parquet.iter_batches(batch_size=rows, columns=columns, use_threads=False):  # one batch live
+            yield batch.to_pandas()
+    except Exception as exc:  # pandas and pyarrow raise many types for a corrupt file
+        raise DataError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The first non-blank row of a CSV file, as written (pandas skips blank lines too)."""
+    with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
+        return next((row for row in csv.reader(handle) if row), [])
+
+
+def _check_header(header: list[str], name: object) -> None:
+    """Refuse repeated column names, and a CSV header of one field that another delimiter separates."""
+    repeated = sorted({column for column in header if header.count(column) > 1})
+    if repeated:
+        raise DataError(
+            f"{name}: duplicate column names {repeated}: each column may appear once; rename or drop the copies"
+        )
+    if len(header) == 1 and (found := [d for d in OTHER_DELIMITERS if d in header[0]]):
+        delimiter = max(found, key=header[0].count)
+        raise DataError(
+            f"{name}: the header is one column, {reprlib.repr(header[0])}, separated by "
+            f"{OTHER_DELIMITERS[delimiter]} instead of commas: save the file as comma-separated CSV "
+            f"(e.g. pandas.read_csv(path, sep={delimiter!r}).to_csv(path, index=False)) or as Parquet"
+        )
 
 
 @contextmanager
-def atomic_write(path: Path) -> Iterator[Path]:
+def atomic_write(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``, renamed onto it only if the block succeeds.
 
-    A failure leaves neither a partial file nor a changed ``path``.
+    A failure leaves neither a partial file nor a changed ``path``. The temporary file stays locked
+    while this process lives: the kernel drops the lock of a killed process, so the next write to
+    ``path`` removes the temporaries that killed runs left (a SIGKILL runs no cleanup code).
     """
+    prefix = f".{path.name}."
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        remove_abandoned(path.parent, f"{glob.escape(prefix)}*{glob.escape(suffix)}")
+        descriptor, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise DataError(f"{path}: cannot write here: {exc}") from None
-    os.close(descriptor)
     try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another run can only find it locked
         yield Path(temporary)
         os.replace(temporary, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+def remove_abandoned(folder: Path, pattern: str) -> None:
+    """Remove the temporary files or folders matching ``pattern`` in ``folder`` whose writer is dead.
+
+    A live run holds a lock on its temporary (``atomic_write``, the drift report's staging folder);
+    one that nobody holds was left by a killed run. A temporary that cannot be removed is left.
+    """
+    for candidate in folder.glob(pattern):
+        try:
+            descriptor = os.open(candidate, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone already (another run removed it), or a symbolic link: nothing to lock
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if candidate.is_dir():
+                shutil.rmtree(candidate)
+            else:
+                candidate.unlink()
+        except OSError:
+            continue  # a live run holds it, or it is not ours to remove
+        finally:
+            os.close(descriptor)
+
+
+def require_folder(folder: Path, given: str) -> None:
+    """A folder named on the command line must exist: a mistyped one is refused, not created."""
+    if not folder.is_dir():
+        raise DataError(
+            f"{given}: the folder {folder} does not exist (a typo?): create it first (mkdir -p {folder}) "
+            "or pick an existing folder; nothing was written"
+        )
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> None:

@@ -114,11 +114,11 @@ def check_drift(settings: Settings, current_path: Path | None = None, tag: str |
     contract = model.contract
     limits = settings.objectives.limits_for(contract.task)
     _check_thresholds(settings, contract)
-    current = combine(frames, contract, path, served)
+    cap, seed = settings.drift.max_rows, settings.drift.random_state
+    current = combine(frames, contract, path, served, cap, seed)  # sampled while reading: flat memory
     reference = model.reference
     check_sample_size(current, reference, settings.drift.min_rows, path)
-    cap, seed = settings.drift.max_rows, settings.drift.random_state
-    current_table = scored(sample(current.frame, cap, seed), model, current.labelled)
+    current_table = scored(current.frame, model, current.labelled)
     reference_table = scored(sample(reference, cap, seed), model, labelled=True)
 
     from .drift_report import run_report, summarise  # Evidently: ~300 MB and seconds, only past this point
@@ -134,7 +134,7 @@ def check_drift(settings: Settings, current_path: Path | None = None, tag: str |
         "current": {
             "source": str(path),
             "files": current.files,
-            "rows": len(current.frame),
+            "rows": current.rows,
             "sampled_rows": len(current_table),
             "excluded_rows": current.excluded,
             "window": current.window,
