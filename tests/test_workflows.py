@@ -49,8 +49,9 @@ def test_ci_runs_both_test_tiers_and_publishes_only_after_every_check(baked: tup
     runs = {job_id: [step.get("run") for step in job["steps"]] for job_id, job in jobs.items()}
     assert "make test" in runs["test"]  # the fast tier, `pytest -m "not slow"`
     assert "make test-slow" in runs["test-slow"]  # the rest: nothing stops being checked
+    assert "make test-spark" in runs["spark"][-1]  # the Spark tests, which skip without the optional group
     checks = {job_id for job_id, job in jobs.items() if "if" not in job and "needs" not in job}
-    assert checks == {"lint", "test", "test-slow", "build"}
+    assert checks == {"lint", "test", "test-slow", "spark", "build"}
     assert set(jobs["publish"]["needs"]) == checks
 
 

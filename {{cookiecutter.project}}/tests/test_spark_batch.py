@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,36 @@ def test_spark_counts_bad_rows_over_partitions_and_writes_nothing(
         Problem("tenure_months", "must be <= 240", 3),
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.slow  # starts a JVM and a local Spark
+def test_a_local_spark_gets_a_heap_for_its_task_slots(spark: Any) -> None:
+    """Spark's 1g default ran out writing 10M rows on local[2]; the session asks for more unless told."""
+    heap_mb = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory() / 2**20
+    wanted = int(spark_batch.local_driver_memory(2).removesuffix("m"))
+    assert heap_mb > 0.85 * wanted > 1024  # the JVM keeps a little of -Xmx for itself
+
+
+@pytest.mark.parametrize(
+    ("master", "slots"),
+    [("local", 1), ("local[2]", 2), ("local[3,2]", 3), ("local[*]", -1), (None, -1), ("yarn", 0), ("spark://h:7077", 0)],
+)
+def test_local_masters_count_their_task_slots(monkeypatch: pytest.MonkeyPatch, master: str | None, slots: int) -> None:
+    monkeypatch.delenv("PYSPARK_SUBMIT_ARGS", raising=False)
+    assert spark_batch.local_slots(master) == (os.cpu_count() if slots == -1 else slots)
+
+
+def test_a_master_from_spark_submit_arguments_gets_no_local_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--master yarn pyspark-shell")
+    assert spark_batch.local_slots(None) == 0
+
+
+def test_the_local_heap_grows_with_slots_and_stays_under_half_the_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    pages = dict(SC_PAGE_SIZE=4096, SC_PHYS_PAGES=64 * 2**30 // 4096)  # a 64 GB machine
+    monkeypatch.setattr(os, "sysconf", lambda name: pages[name])
+    assert [spark_batch.local_driver_memory(n) for n in (1, 2, 8, 200)] == ["1536m", "2048m", "5120m", "32768m"]
+    pages["SC_PHYS_PAGES"] = 2 * 2**30 // 4096  # 2 GB: never below Spark's own 1g
+    assert spark_batch.local_driver_memory(8) == "1024m"
 
 
 def test_missing_pyspark_names_the_optional_group(monkeypatch: pytest.MonkeyPatch) -> None:

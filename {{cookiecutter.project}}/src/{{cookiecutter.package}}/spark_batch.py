@@ -11,6 +11,7 @@ output only when the write completed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import uuid
@@ -57,10 +58,41 @@ def session(master: str | None) -> Any:
     master = master or os.environ.get("SPARK_MASTER")
     if master:
         builder = builder.master(master)
+    slots = local_slots(master)
+    if slots and "SPARK_DRIVER_MEMORY" not in os.environ:
+        # Read only when pyspark starts the JVM; spark-defaults.conf and --driver-memory still win over it.
+        os.environ["SPARK_DRIVER_MEMORY"] = local_driver_memory(slots)
     try:
         return builder.getOrCreate()
     except Exception as exc:  # pyspark raises PySparkRuntimeError when the JVM does not start
         raise ConfigError(f"Spark did not start ({exc}): check JAVA_HOME points at Java 17 or newer") from None
+
+
+def local_slots(master: str | None) -> int:
+    """Task slots of a local master (``local``, ``local[N]``, ``local[*]``, and none given); 0 for a cluster."""
+    if master is None and "PYSPARK_SUBMIT_ARGS" not in os.environ:
+        return os.cpu_count() or 1  # pyspark's own default is local[*]
+    found = re.fullmatch(r"local(?:\[(\*|\d+)(?:,\d+)?\])?", master or "")
+    if found is None:
+        return 0
+    if found.group(1) == "*":
+        return os.cpu_count() or 1
+    return int(found.group(1) or 1)
+
+
+def local_driver_memory(slots: int) -> str:
+    """Heap for a local JVM: in local mode the driver runs every task, and Spark's 1g default runs out.
+
+    Each running task's Parquet writer buffers a row group (128 MB by default) on the heap, and
+    the Arrow batches to and from the Python workers come on top: 512 MB per slot, plus 1 GB, and
+    never more than half the machine's memory (the Python workers need the rest).
+    """
+    wanted = 1024 + 512 * slots
+    try:
+        half = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**21
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): Spark's own limit is the heap
+        half = wanted
+    return f"{max(1024, min(wanted, half))}m"
 
 
 def predict_spark(
