@@ -97,7 +97,7 @@ def test_the_project_trains_and_passes_its_ci_on_another_dataset(project: Path, 
     make(project, "data", "train", "docs")
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "-m", f"Train on {name}")
-    rehearse_ci(project)
+    rehearse_ci(project, short_loadtest=True)
 
     assert git(project, "diff", "--stat", first_commit, "HEAD", "--", "tests") == ""  # tests/ was not edited
     _, info = stored_model(project, "breast_cancer_classifier")
