@@ -18,7 +18,7 @@ import bentoml
 import click
 from bentoml.exceptions import NotFound
 
-from . import __version__, contract_inference, docs_pages, edge, registry
+from . import __version__, contract_inference, docs_pages, edge, progress, registry
 from .cli_operations import COMMANDS as OPERATIONS
 from .contract import Contract, load_contract
 from .data import atomic_write, prepare_data, read_table, require_folder
@@ -55,11 +55,13 @@ class _ProjectGroup(click.Group):
     show_default=True,
     help="Project settings file; the project root is the folder above it.",
 )
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (a bar on a terminal, a line every 10 s in a log).")
 @click.version_option(__version__)
 @click.pass_context
-def main(ctx: click.Context, config: Path) -> None:
+def main(ctx: click.Context, config: Path, quiet: bool) -> None:
     """Train, gate, version and batch-predict with the model defined by config/."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    progress.set_quiet(quiet)
     ctx.obj = config
 
 

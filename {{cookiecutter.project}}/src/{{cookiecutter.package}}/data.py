@@ -115,6 +115,18 @@ def read_chunks(path: Path, rows: int, columns: list[str] | None = None) -> Iter
     return _chunks(path, suffix, rows, columns)
 
 
+def count_rows(path: Path) -> int | None:
+    """The rows of a Parquet file, from its footer; None for CSV, whose rows are known only once read."""
+    if table_format(path) != ".parquet":
+        return None
+    import pyarrow.parquet
+
+    try:
+        return int(pyarrow.parquet.ParquetFile(path).metadata.num_rows)
+    except Exception:  # unreadable: read_chunks and read_table say why
+        return None
+
+
 def _chunks(path: Path, suffix: str, rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet
 

@@ -10,16 +10,16 @@ read whole.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import registry
+from . import progress, registry
 from .contract import ContractViolationError, Problem
-from .data import atomic_write, read_chunks, table_format
+from .data import atomic_write, count_rows, read_chunks, table_format
 from .errors import DataError
 from .model import Model
 from .settings import Settings
@@ -56,9 +56,17 @@ def predict_file(
     table_format(output_path)
     chunks = read_chunks(input_path, chunk_rows)
     model = registry.load(settings, tag)
-    with atomic_write(output_path) as temporary:
-        rows = write_predictions(chunks, model, str(input_path), temporary, table_format(output_path))
+    with atomic_write(output_path) as temporary, progress.track("predict", count_rows(input_path)) as tracker:
+        rows = write_predictions(
+            _counted(chunks, tracker), model, str(input_path), temporary, table_format(output_path)
+        )
     return BatchResult(model.tag, rows, output_path)
+
+
+def _counted(chunks: Iterable[pd.DataFrame], tracker: progress.Tracker) -> Iterator[pd.DataFrame]:
+    for chunk in chunks:
+        yield chunk
+        tracker.advance(len(chunk))
 
 
 def write_predictions(chunks: Iterable[pd.DataFrame], model: Model, source: str, path: Path, suffix: str) -> int:
