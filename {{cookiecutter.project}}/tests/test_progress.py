@@ -41,11 +41,11 @@ def every_advance(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
 
 
-def run_on_a_terminal(mode: str) -> tuple[str, str]:
-    """WORK with stderr on a pseudo-terminal and stdout on a pipe; (what the terminal showed, stdout)."""
+def run_on_a_terminal(mode: str, work: str = WORK) -> tuple[str, str]:
+    """``work`` with stderr on a pseudo-terminal and stdout on a pipe; (what the terminal showed, stdout)."""
     leader, follower = pty.openpty()
     done = subprocess.run(
-        [sys.executable, "-c", WORK, mode],
+        [sys.executable, "-c", work, mode],
         stdout=subprocess.PIPE,
         stderr=follower,
         text=True,
@@ -157,4 +157,22 @@ def test_the_cli_quiet_flag_silences_batch_prediction(
     settings, tag = trained
     write_table(frame.head(30), tmp_path / "in.csv")
     predict_file(settings, tmp_path / "in.csv", tmp_path / "out.csv", tag, chunk_rows=10)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_phase_says_how_long_it_took_on_a_terminal() -> None:
+    work = "from {{ cookiecutter.package }} import progress\nwith progress.phase('train: fitting'):\n    pass\n"
+    shown, _ = run_on_a_terminal("show", work)
+    assert re.search(r"train: fitting: \d+\.\d s", re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown))
+
+
+def test_a_long_phase_gets_one_line_in_a_pipe(every_advance: None, capsys: pytest.CaptureFixture[str]) -> None:
+    with progress.phase("contract: reading big.csv"):
+        pass
+    assert re.fullmatch(r"contract: reading big.csv: \d+ s\n", capsys.readouterr().err)
+
+
+def test_a_short_phase_prints_nothing_in_a_pipe(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress.phase("train: fitting"):
+        pass
     assert capsys.readouterr().err == ""

@@ -19,7 +19,7 @@ import pandas as pd
 import yaml
 from pandas.api import types
 
-from . import docs_pages
+from . import docs_pages, progress
 from .api_types import field_name_problem
 from .contract import (
     CategoricalFeature,
@@ -268,12 +268,14 @@ def check_round_trip(text: str, contract: Contract) -> None:
 
 def infer_file(path: Path, target: str) -> tuple[Inference, str]:
     """Read, infer, check the contract validates its own file and reads back from its YAML; return it and the text."""
-    frame = read_table(path)
-    inference = infer_contract(frame, target, source=str(path))
-    try:
-        inference.contract.validate_frame(frame, source=str(path), with_target=True)
-    except ContractViolationError as exc:
-        raise RuntimeError(f"the inferred contract refuses the file it came from (a bug): {exc}") from None
+    with progress.phase(f"contract: reading {path.name}"):
+        frame = read_table(path)
+    with progress.phase(f"contract: inferring from {len(frame):,} rows, then checking them"):
+        inference = infer_contract(frame, target, source=str(path))
+        try:
+            inference.contract.validate_frame(frame, source=str(path), with_target=True)
+        except ContractViolationError as exc:
+            raise RuntimeError(f"the inferred contract refuses the file it came from (a bug): {exc}") from None
     text = render(inference, str(path))
     check_round_trip(text, inference.contract)
     return inference, text

@@ -1,9 +1,12 @@
 """Progress of long commands, on stderr: a live bar on a terminal, an occasional plain line elsewhere.
 
-A terminal gets rich's bar (done, total, rate, time left). A pipe or a CI log gets one line every
-``PLAIN_EVERY_S`` seconds and a last one when the work ends, and nothing for work shorter than
-that, so logs stay short. ``set_quiet`` (the CLI's ``--quiet``) turns both off. Only stderr is
-used: what a command prints on stdout stays the same whatever is shown here.
+Counted work (``track``: rows) gets rich's bar on a terminal (done, total, rate, time left); a
+pipe or a CI log gets one line every ``PLAIN_EVERY_S`` seconds and a last one when the work ends,
+and nothing for work shorter than that, so logs stay short. A step that cannot be counted
+(``phase``: reading a file, fitting a model) gets a spinner with the time spent, then a line
+saying how long it took; in a log that line only for steps longer than ``PLAIN_EVERY_S``.
+``set_quiet`` (the CLI's ``--quiet``) turns it all off. Only stderr is used: what a command
+prints on stdout stays the same whatever is shown here.
 """
 
 from __future__ import annotations
@@ -121,3 +124,22 @@ def track(label: str, total: int | None = None, unit: str = "rows") -> Iterator[
         plain = _PlainTracker(label, total, unit, stream)
         yield plain
         plain.finish()  # not after an error: the error says enough
+
+
+@contextmanager
+def phase(label: str) -> Iterator[None]:
+    """One step that cannot be counted; its time is shown when it ends (on a terminal, a spinner meanwhile)."""
+    stream = sys.stderr
+    start = time.monotonic()
+    if _settings["quiet"]:
+        yield
+        return
+    if stream.isatty():
+        console = Console(file=stream)
+        with console.status(f"{label}..."):
+            yield
+        console.print(f"{label}: {time.monotonic() - start:.1f} s", style="dim", highlight=False)
+        return
+    yield
+    if (elapsed := time.monotonic() - start) >= PLAIN_EVERY_S:
+        print(f"{label}: {elapsed:.0f} s", file=stream, flush=True)
