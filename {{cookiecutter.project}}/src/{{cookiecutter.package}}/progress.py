@@ -74,7 +74,7 @@ class _PlainTracker(Tracker):
         elif self.total:
             left = (self.total - self.done) / rate if rate else float("inf")
             text = (
-                f"{self.done:,} of {self.total:,} {self.unit} ({self.done / self.total:.0%}), "
+                f"{self.done:,} of {self.total:,} {self.unit} ({100 * self.done // self.total}%), "
                 f"{rate:,.0f} {self.unit}/s, about {left:.0f} s left"
             )
         else:
