@@ -55,7 +55,9 @@ class _ProjectGroup(click.Group):
     show_default=True,
     help="Project settings file; the project root is the folder above it.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (a bar on a terminal, a line every 10 s in a log).")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress on stderr (a bar on a terminal, a line every 10 s in a log)."
+)
 @click.version_option(__version__)
 @click.pass_context
 def main(ctx: click.Context, config: Path, quiet: bool) -> None:
