@@ -24,6 +24,8 @@ CONTEXT = json.loads(
         "task": cookiecutter.task,
         "license": cookiecutter.license,
         "deploy_target": cookiecutter.deploy_target,
+        "experiment_tracking": cookiecutter.experiment_tracking,
+        "data_versioning": cookiecutter.data_versioning,
         "init_git": cookiecutter.init_git,
     } | tojson }}"""
 )
@@ -61,6 +63,14 @@ REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 OPTIONAL_PATHS = {
     "LICENSE": CONTEXT["license"] != "Proprietary",
     "deploy": CONTEXT["deploy_target"] == "kubernetes",  # manifests and deploy.sh
+    f"src/{CONTEXT['package']}/tracking.py": CONTEXT["experiment_tracking"] == "mlflow",
+    "tests/test_tracking.py": CONTEXT["experiment_tracking"] == "mlflow",
+    "docs/tracking.md": CONTEXT["experiment_tracking"] == "mlflow",
+    "dvc.yaml": CONTEXT["data_versioning"] == "dvc",  # the pipeline: data -> train -> evaluate
+    ".dvc": CONTEXT["data_versioning"] == "dvc",  # DVC's config (the local remote) and its .gitignore
+    ".dvcignore": CONTEXT["data_versioning"] == "dvc",
+    "tests/test_data_versioning.py": CONTEXT["data_versioning"] == "dvc",
+    "docs/data-versioning.md": CONTEXT["data_versioning"] == "dvc",
 }
 
 

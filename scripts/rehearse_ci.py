@@ -4,8 +4,11 @@ Each step runs in the project with the `env:` the workflow, the job and the step
 step is replaced by its local equivalent: the checkout is the project folder itself, Python and
 uv are the ones on PATH, and the project's own composite actions (`$/.github/actions/...`) are
 rehearsed step by step the same way. Any other action has no local equivalent and fails the
-rehearsal, so a new one cannot slip in unrehearsed. A job with an `if:` (publishing from main,
-which only GitHub can do) is listed as skipped, with every job that needs it.
+rehearsal, so a new one cannot slip in unrehearsed; an upload of artifacts leaves the files where
+they are. A step's `if: hashFiles('<file>') != ''` (optionally after `always() && `) runs it only
+when the file exists at that moment, and `${{ vars.X }}` or `${{ secrets.X }}` is empty, as for a
+repository without them. A job with an `if:` (publishing from main, which only GitHub can do) is
+listed as skipped, with every job that needs it.
 
 Usage: python scripts/rehearse_ci.py PROJECT [WORKFLOW]   (default .github/workflows/ci.yml)
 Prints one line per step with its result and time; exits 1 at the first failing step.
@@ -14,6 +17,8 @@ Prints one line per step with its result and time; exits 1 at the first failing 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -25,6 +30,9 @@ import yaml
 # Set-up actions whose local equivalent is already in place (a checkout, python3, uv on PATH).
 PROVIDED = ("actions/checkout@", "actions/setup-python@", "astral-sh/setup-uv@")
 SELF = "$/"
+NO_LOCAL_EFFECT = ("actions/upload-artifact@",)  # the files stay in the project folder
+HASH_FILES = re.compile(r"(?:always\(\) && )?hashFiles\('([^']+)'\) != ''")
+UNSET = re.compile(r"\$\{\{ (?:vars|secrets)\.\w+ \}\}")  # a repository without them: empty strings
 Step = tuple[str, str, dict[str, str]]  # label, shell command, environment
 
 
@@ -60,15 +68,19 @@ def steps(project: Path, spec: dict[str, Any]) -> list[Step]:
 def _expand(project: Path, label: str, job_steps: list[dict[str, Any]], env: dict[str, Any]) -> list[Step]:
     planned: list[Step] = []
     for step in job_steps:
-        step_env = {key: str(value) for key, value in {**env, **step.get("env", {})}.items()}
+        step_env = {key: UNSET.sub("", str(value)) for key, value in {**env, **step.get("env", {})}.items()}
         uses = step.get("uses")
         if uses is None:
-            planned.append((f"{label}: {step.get('name') or step['run']}", step["run"], step_env))
+            command = step["run"]
+            if condition := HASH_FILES.fullmatch(str(step.get("if", ""))):
+                pattern = shlex.quote(condition.group(1))
+                command = f"compgen -G {pattern} >/dev/null || {{ echo 'skipped: no {pattern}'; exit 0; }}\n{command}"
+            planned.append((f"{label}: {step.get('name') or step['run']}", command, step_env))
         elif uses.startswith(SELF):
             action = project / uses.removeprefix(SELF).split()[0] / "action.yml"
             composite = yaml.safe_load(action.read_text(encoding="utf-8"))["runs"]["steps"]
             planned += _expand(project, f"{label} > {action.parent.name}", composite, step_env)
-        elif not uses.startswith(PROVIDED):
+        elif not uses.startswith(PROVIDED + NO_LOCAL_EFFECT):
             raise SystemExit(f"{label}: no local equivalent for `uses: {uses}`")
     return planned
 

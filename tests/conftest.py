@@ -51,7 +51,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "config" in metafunc.fixturenames:
         matrix = option_matrix()[:1] if metafunc.config.getoption("--fast") else option_matrix()
         ids = [
-            f"{c['task']}-{c['license']}-{c['deploy_target']}-py{c['python_version']}-git{int(c['init_git'])}"
+            f"{c['task']}-{c['license']}-{c['deploy_target']}-{c['experiment_tracking']}-{c['data_versioning']}"
+            f"-py{c['python_version']}-git{int(c['init_git'])}"
             for c in matrix
         ]
         metafunc.parametrize("config", matrix, ids=ids)

@@ -94,6 +94,11 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
         files |= {f"deploy/kubernetes/{name}.yaml" for name in ("deployment", "service", "hpa", "pdb")}
         files |= {f"deploy/kubernetes/monitoring/{name}.yaml" for name in ("servicemonitor", "prometheusrule")}
         files.add("deploy/kubernetes/deploy.sh")
+    if config["experiment_tracking"] == "mlflow":
+        files |= {f"src/{package}/tracking.py", "tests/test_tracking.py", "docs/tracking.md"}
+    if config["data_versioning"] == "dvc":
+        files |= {"dvc.yaml", ".dvc/config", ".dvc/.gitignore", ".dvcignore", "docs/data-versioning.md"}
+        files.add("tests/test_data_versioning.py")
     return files
 
 
@@ -107,6 +112,23 @@ def test_the_file_tree_is_exact(baked: tuple[Path, dict[str, Any]], config: dict
     root, context = baked
     assert project_files(root) == expected_files(config, context["package"])
     assert (root / ".git").is_dir() is config["init_git"]
+
+
+def test_an_option_left_out_leaves_no_trace(baked: tuple[Path, dict[str, Any]], config: dict[str, Any]) -> None:
+    """Without MLflow nothing names it (no import, no group, no store); without DVC nothing runs it.
+
+    The workflows (copied unrendered) check at run time whether the project has dvc.yaml or mlflow.db.
+    """
+    root, _ = baked
+    absent = {"mlflow": config["experiment_tracking"] == "none", "dvc": config["data_versioning"] == "none"}
+    named = {
+        (str(path.relative_to(root)), word)
+        for path in root.rglob("*")
+        if path.is_file() and not {".git", ".github"} & set(path.relative_to(root).parts)
+        for word in re.findall(r"mlflow|dvc", path.read_text(encoding="utf-8").lower())
+        if absent[word]
+    }
+    assert named == set()
 
 
 def test_nothing_is_left_unrendered(baked: tuple[Path, dict[str, Any]]) -> None:

@@ -190,7 +190,8 @@ def committed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def post_gen_hook(root: Path) -> ModuleType:
     """The post-generation hook as rendered for the project at ``root``, imported (its main() not run)."""
     context = {"cookiecutter": {"project": root.name, "package": root.name.replace("-", "_"), "task": "classification",
-                                "license": "MIT", "deploy_target": "kubernetes", "init_git": False}}  # fmt: skip
+                                "license": "MIT", "deploy_target": "kubernetes", "experiment_tracking": "none",
+                                "data_versioning": "none", "init_git": False}}  # fmt: skip
     env = create_env_with_context(context)
     script = root.parent / "post_gen_project.py"
     script.write_text(env.from_string((TEMPLATE / "hooks" / "post_gen_project.py").read_text()).render(**context))

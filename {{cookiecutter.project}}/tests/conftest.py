@@ -11,6 +11,11 @@ os.environ["BENTOML_HOME"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"]
 os.environ["BENTOML_DO_NOT_TRACK"] = "true"
 os.environ["PREDICTION_LOG_DIR"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "prediction-log")
 os.environ["API_KEY"] = "test-key"  # pragma: allowlist secret  (tests serve with authentication on)
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+# Training logs its runs here, not to the project's own mlflow.db: one SQLite file per test process, in a
+# folder of its own (Prometheus reads every *.db file at the scratch folder's top as its own).
+os.environ["MLFLOW_TRACKING_URI"] = "sqlite:///" + os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "mlflow", "db")
+{%- endif %}
 # One OpenMP thread per test process (read when scikit-learn loads): xdist already runs a process per
 # core, and HistGradientBoosting's threads competing across processes made training several times slower.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -255,6 +255,9 @@ def model_card(
         ("rows", ", ".join(f"{part} {count}" for part, count in meta.get("rows", {}).items())),
         ("params sha256", f"`{labels.get('params_sha256', '?')}`"),
         ("ONNX graph", onnx_line(meta)),
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+        ("MLflow run", f"`{meta.get('mlflow_run_id', '-')}` (`make mlflow-ui`, or the tracking server CI logs to)"),
+{%- endif %}
     ]
     sections = [
         f"# Model card: {model_name}\n",

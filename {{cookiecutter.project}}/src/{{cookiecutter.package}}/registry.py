@@ -84,6 +84,9 @@ def register(
     rows: dict[str, int],
     reference: pd.DataFrame,
     conversion: Conversion,
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    mlflow_run_id: str | None = None,
+{%- endif %}
 ) -> str:
     """Save a gated model with its lineage and ONNX graph (if any); returns its tag ``name:version``."""
     params = settings.training.model_dump(mode="json", exclude_none=True)  # BentoML metadata refuses None
@@ -110,6 +113,9 @@ def register(
             "data_file": str(settings.data.path),
             "contract": contract.model_dump(mode="json", exclude_none=True),
             "onnx": conversion.metadata(),
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+            **({} if mlflow_run_id is None else {"mlflow_run_id": mlflow_run_id}),  # its run (tracking.py)
+{%- endif %}
         },
         custom_objects={REFERENCE_SAMPLE: reference}
         | ({} if conversion.graph is None else {ONNX_GRAPH: conversion.graph}),

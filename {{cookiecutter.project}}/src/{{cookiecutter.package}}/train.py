@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
 
-from . import onnx_graph, registry
+from . import onnx_graph, registry{% if cookiecutter.experiment_tracking == "mlflow" %}, tracking{% endif %}
 from .contract import Contract
 from .data import atomic_write, file_sha256, read_table
 from .errors import ConfigError, DataError, GateFailedError
@@ -116,20 +116,21 @@ def train(settings: Settings, contract: Contract) -> str:
     metrics = score(model, parts.test, parts.y_test)
     gate = check_objectives(metrics, limits)
     rows = {"train": len(parts.train), "test": len(parts.test)}
-    write_metrics(
-        settings.metrics_path,
-        {
-            "model_name": settings.model_name,
-            "task": contract.task,
-            "estimator": estimator_path(settings.training, contract.task),
-            "metrics": metrics,
-            "objectives": settings.objectives.declared(),
-            "passed": gate.passed,
-            "failures": gate.failures,
-            "data_sha256": data_sha256,
-            "rows": rows,
-        },
-    )
+    report = {
+        "model_name": settings.model_name,
+        "task": contract.task,
+        "estimator": estimator_path(settings.training, contract.task),
+        "metrics": metrics,
+        "objectives": settings.objectives.declared(),
+        "passed": gate.passed,
+        "failures": gate.failures,
+        "data_sha256": data_sha256,
+        "rows": rows,
+    }
+    write_metrics(settings.metrics_path, report)
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    run_id = tracking.log_training(settings, report, gate, limits)  # before the gate: rejected runs are logged too
+{%- endif %}
     _gate_or_raise(gate, f"the model was not registered (metrics: {settings.metrics_path})")
     reference = parts.train.assign(**{contract.target.name: parts.y_train})
     reference = reference.sample(
@@ -139,7 +140,7 @@ def train(settings: Settings, contract: Contract) -> str:
     conversion = onnx_graph.build(model, model.frame_matrix(checked_rows))
     if conversion.graph is None:
         log.warning("registered without an ONNX graph (scikit-learn only): %s", conversion.reason)
-    return registry.register(
+    tag = registry.register(
         settings,
         contract,
         model.pipeline,
@@ -149,7 +150,14 @@ def train(settings: Settings, contract: Contract) -> str:
         rows=rows | {"reference": len(reference)},
         reference=reference.reset_index(drop=True),
         conversion=conversion,
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+        mlflow_run_id=run_id,
+{%- endif %}
     )
+{%- if cookiecutter.experiment_tracking == "mlflow" %}
+    tracking.link_model(settings, run_id, tag)
+{%- endif %}
+    return tag
 
 
 @dataclass(frozen=True)
