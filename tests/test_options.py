@@ -134,6 +134,7 @@ def test_dvc_repro_trains_retrains_on_changed_data_and_a_rollback_restores_the_o
     set_config(project, "data", {"source": str(DATA), "path": str(DATA)})
     dvc(project, "repro")
     assert "Data and pipelines are up to date." in dvc(project, "status")
+    assert "CI has it only from the DVC remote" in run(project, "make", "data")  # not "CI will not have it"
     first = latest_model(project)
     assert first["labels"]["data_sha256"] == sha256(table)  # type: ignore[index]
     assert run(project, "git", "check-ignore", str(DATA)).strip() == str(DATA)  # DVC ignores it, not git

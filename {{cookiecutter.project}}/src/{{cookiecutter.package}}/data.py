@@ -312,8 +312,13 @@ def _check_committed_file(settings: Settings, contract: Contract) -> Prepared:
     warnings: tuple[str, ...] = ()
     if git_ignores(path, root):
         warnings = (
+{%- if cookiecutter.data_versioning == "dvc" %}
+            f"data.source {source} is git-ignored (DVC tracks it instead), so CI has it only from the DVC "
+            "remote: `dvc push` it and set the repository variable DVC_REMOTE_URL (docs/data-versioning.md)",
+{%- else %}
             f"data.source {source} is git-ignored, so CI will not have it: move it outside data/cache/ "
             "and commit it, or remove the .gitignore rule that matches it",
+{%- endif %}
         )
     message = f"ok: {len(frame)} rows of {path} satisfy the data contract (a file in the repository: nothing written)"
     return Prepared(path, len(frame), message, warnings)
