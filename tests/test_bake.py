@@ -24,7 +24,8 @@ DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 MODULES = [
     "__init__", "alerts", "api_types", "batching", "cli", "cli_operations", "compare", "contract",
     "contract_inference", "data", "docs_pages", "drift", "drift_data", "drift_report", "edge", "edge_predictor",
-    "errors", "estimator", "evaluation", "http_guards", "loadtest", "loadtest_user", "model", "observability",
+    "errors", "estimator", "evaluation", "http_guards", "loadtest", "loadtest_user", "log_shipping", "model",
+    "observability",
     "onnx_graph", "predict", "prediction_log", "progress", "registry", "retrain", "server_limits", "service",
     "settings", "spark_batch", "starter_data", "train", "upstream_openapi", "upstream_patches",
 ]  # fmt: skip
@@ -91,7 +92,7 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
     if config["deploy_target"] != "none":
         files.add(".github/workflows/deploy.yml")
     if config["deploy_target"] == "kubernetes":
-        files |= {f"deploy/kubernetes/{name}.yaml" for name in ("deployment", "service", "hpa", "pdb")}
+        files |= {f"deploy/kubernetes/{name}.yaml" for name in ("deployment", "service", "serviceaccount", "hpa", "pdb")}
         files |= {f"deploy/kubernetes/monitoring/{name}.yaml" for name in ("servicemonitor", "prometheusrule")}
         files.add("deploy/kubernetes/deploy.sh")
     if config["experiment_tracking"] == "mlflow":

@@ -79,4 +79,4 @@ def test_kubernetes_manifests_are_valid_for_a_current_kubernetes(
         for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             kubernetes_validate.validate(document, kubernetes_validate.latest_version(), strict=True)
             kinds.add(document["kind"])
-    assert kinds == {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
+    assert kinds == {"Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget"}

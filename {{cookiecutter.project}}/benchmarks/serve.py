@@ -1,9 +1,12 @@
 """`make bench-serve`: the BentoML service on each runtime against a plain FastAPI server, same model, same load.
 
-Three servers, one after the other, each with the service's worker count on loopback: the service
-answering from the version's ONNX graph (when it has one), the service on the scikit-learn
-pipeline, and the FastAPI server a user would write by hand (scikit-learn). wrk sends single
-records at 1, 8, 32 and 64 concurrent connections and batches of 128 records at 8 connections.
+Four servers, one after the other, each with the service's worker count on loopback: the service
+answering from the version's ONNX graph (when it has one), the same with its prediction log shipped
+to a local S3 server (moto, niced; files rotated every 2 s, so uploads run under the load; these two
+are up together and each load runs on them in A B B A order, averaged), the service on
+the scikit-learn pipeline, and the FastAPI server a user would write by hand (scikit-learn). wrk
+sends single records at 1, 8, 32 and 64 concurrent connections and batches of 128 records at 8
+connections.
 Also prints the model's own in-process time for 1 and 128 rows on each runtime, the floor for any
 server. Needs `wrk` (Debian: apt-get install wrk). Bounded: every run lasts BENCH_SECONDS
 (default 8) and only targets 127.0.0.1.
@@ -22,18 +25,24 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pyarrow.fs
+import yaml
+
 from {{ cookiecutter.package }} import registry
 from {{ cookiecutter.package }}.model import Model
-from {{ cookiecutter.package }}.settings import load_settings
+from {{ cookiecutter.package }}.settings import CONFIG_ENV, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 CONNECTIONS = (1, 8, 32, 64)
 BATCH_ROWS, BATCH_CONNECTIONS = 128, 8
+RUNS = [*(f"single c={c}" for c in CONNECTIONS), f"batch {BATCH_ROWS} c={BATCH_CONNECTIONS}"]
+Spec = Callable[[int], tuple[list[str], dict[str, str], str]]  # port -> command, environment, readiness path
 WRK_SCRIPT = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -96,6 +105,37 @@ def wrk(url: str, connections: int, body: Path, script: Path) -> dict[str, float
     return {"rps": float(rps), "p50": float(p50), "p99": float(p99), "errors": int(non2xx) + int(errors)}
 
 
+@contextmanager
+def s3_store(scratch: Path) -> Iterator[tuple[dict[str, str], Callable[[], int]]]:
+    """A local S3 server, and a config rotating the log every 2 s: the remote run's environment, an object count.
+
+    The server runs at the lowest CPU priority: it stands for a remote store, whose work is not the service's.
+    """
+    port = free_port()
+    command = ["nice", "-n", "19", sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    server = start(command, os.environ.copy(), f"http://127.0.0.1:{port}/moto-api/", scratch / "moto.log")
+    keys = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_EC2_METADATA_DISABLED": "true"}
+    os.environ.update(keys)
+    query = f"endpoint_override=127.0.0.1:{port}&scheme=http&region=us-east-1"
+    filesystem, _ = pyarrow.fs.FileSystem.from_uri(f"s3://bench?{query}&allow_bucket_creation=true")
+    filesystem.create_dir("bench")
+    raw = yaml.safe_load((ROOT / "config" / "project.yaml").read_text(encoding="utf-8"))
+    raw.setdefault("serving", {})["prediction_log_rotate_s"] = 2
+    config = ROOT / "config" / f".bench-serve-{os.getpid()}.yaml"  # in config/: the project root is its parent
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+
+    def shipped() -> int:
+        found = filesystem.get_file_info(pyarrow.fs.FileSelector("bench", recursive=True, allow_not_found=True))
+        return sum(info.type == pyarrow.fs.FileType.File for info in found)
+
+    env = keys | {"PREDICTION_LOG_URI": f"s3://bench/log?{query}", CONFIG_ENV: str(config)}
+    try:
+        yield env | {"PREDICTION_LOG_DIR": str(scratch / "buffer")}, shipped
+    finally:
+        config.unlink(missing_ok=True)
+        stop(server)
+
+
 def model_floor(models: dict[str, Model], rows: list[dict[str, Any]]) -> dict[str, float]:
     """Milliseconds per prediction of 1 and of 128 rows in process: records on each runtime, and a DataFrame.
 
@@ -141,49 +181,31 @@ def main() -> None:
     env |= {"MODEL_TAG": model.tag, "PREDICTION_LOG_DIR": str(scratch / "log"), "OMP_NUM_THREADS": "1"}
     cli = str(Path(sys.executable).with_name("{{ cookiecutter.package }}"))
     uvicorn = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_baseline:app", "--workers", str(workers)]
-    servers: dict[str, Callable[[int], tuple[list[str], dict[str, str], str]]] = {
-        runtime: lambda port, runtime=runtime: (  # type: ignore[misc]
+
+    def service(runtime: str, extra: dict[str, str]) -> Spec:
+        return lambda port: (
             [cli, "serve"],
-            env | {"BENTOML_PORT": str(port), "SERVING_RUNTIME": runtime},
+            env | {"BENTOML_PORT": str(port), "SERVING_RUNTIME": runtime} | extra,
             "/readyz",
         )
-        for runtime in runtimes
-    }
-    servers["fastapi"] = lambda port: ([*uvicorn, "--port", str(port), "--log-level", "warning"], env, "/docs")
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    for name, spec in servers.items():
-        port = free_port()
-        command, server_env, probe = spec(port)
-        base = f"http://127.0.0.1:{port}"
-        process = start(command, server_env, base + probe, scratch / f"{name}.log")
-        try:
-            results[name] = {
-                f"single c={c}": wrk(f"{base}/predict", c, scratch / "one.json", scratch / "post.lua")
-                for c in CONNECTIONS
-            }
-            batch = wrk(f"{base}/predict_batch", BATCH_CONNECTIONS, scratch / "batch.json", scratch / "post.lua")
-            results[name][f"batch {BATCH_ROWS} c={BATCH_CONNECTIONS}"] = batch | {"rows/s": batch["rps"] * BATCH_ROWS}
-        finally:
-            stop(process)
 
-    print(f"\n{workers} workers each, {SECONDS} s per run, {os.cpu_count()} cores (wrk shares them)\n")
-    print(f"{'run':<18}{'server':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rows/s':>10}")
-    for run in results["fastapi"]:
-        for name in results:
-            r = results[name][run]
-            rows_s = f"{r['rows/s']:>10.0f}" if "rows/s" in r else ""
-            print(f"{run:<18}{name:<9}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.1f}{r['errors']:>8.0f}{rows_s}")
-    baseline = results["fastapi"]
-    batches = f"batch {BATCH_ROWS} c={BATCH_CONNECTIONS}"
-    print()
-    for runtime in runtimes:
-        ours = results[runtime]
-        print(
-            f"service on {runtime} / fastapi: {ours['single c=32']['rps'] / baseline['single c=32']['rps']:.1f}x "
-            f"req/s at 32 connections, {ours[batches]['rows/s'] / baseline[batches]['rows/s']:.1f}x rows/s in "
-            f"batches of {BATCH_ROWS}; p99 {ours['single c=64']['p99']:.0f} ms and "
-            f"{ours['single c=64']['errors']:.0f} errors at 64; p50 {ours['single c=1']['p50']:.2f} ms at 1"
-        )
+    servers = {runtime: service(runtime, {}) for runtime in runtimes}
+    servers["fastapi"] = lambda port: ([*uvicorn, "--port", str(port), "--log-level", "warning"], env, "/docs")
+    local, remote = runtimes[0], f"{runtimes[0]}+s3"
+    with s3_store(scratch) as (remote_env, shipped):
+        results = load({local: servers[local], remote: service(local, remote_env)}, scratch)
+        objects = shipped()
+    for name, spec in servers.items():
+        if name != local:
+            results |= load({name: spec}, scratch)
+    results = {name: results[name] for name in (local, remote, *servers) if name in results}
+    report(results, runtimes, workers)
+    print(
+        f"remote log / local log on {local}: "
+        + ", ".join(f"{results[remote][run]['rps'] / results[local][run]['rps']:.3f} ({run})" for run in RUNS)
+        + f" req/s ratio; {sum(r['errors'] for r in results[remote].values()):.0f} errors; "
+        + f"{objects} log objects shipped to S3 (moto)"
+    )
     models = {runtime: model if runtime == model.runtime else model.with_graph(None) for runtime in runtimes}
     floor = model_floor(models, rows)
     print(
@@ -195,6 +217,61 @@ def main() -> None:
         )
     )
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_load(base: str, run: str, scratch: Path) -> dict[str, float]:
+    """One of RUNS against the server at ``base``."""
+    if run.startswith("single"):
+        return wrk(f"{base}/predict", int(run.rsplit("=", 1)[1]), scratch / "one.json", scratch / "post.lua")
+    batch = wrk(f"{base}/predict_batch", BATCH_CONNECTIONS, scratch / "batch.json", scratch / "post.lua")
+    return batch | {"rows/s": batch["rps"] * BATCH_ROWS}
+
+
+def load(specs: dict[str, Spec], scratch: Path) -> dict[str, dict[str, dict[str, float]]]:
+    """Start these servers together and run every load on each; two servers run A B B A, averaged.
+
+    Side by side, an idle server costs nothing, and what else the machine does weighs on both alike.
+    """
+    processes: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
+    try:
+        for name, spec in specs.items():
+            port = free_port()
+            command, server_env, probe = spec(port)
+            base = f"http://127.0.0.1:{port}"
+            processes[name] = (start(command, server_env, base + probe, scratch / f"{name}.log"), base)
+        results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in specs}
+        for run in RUNS:
+            measured: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
+            for name in [*specs, *reversed(specs)] if len(specs) > 1 else specs:
+                measured[name].append(run_load(processes[name][1], run, scratch))
+            for name, repeats in measured.items():
+                results[name][run] = {key: sum(r[key] for r in repeats) / len(repeats) for key in repeats[0]}
+    finally:
+        for process, _ in processes.values():
+            stop(process)
+    return results
+
+
+def report(results: dict[str, dict[str, dict[str, float]]], runtimes: list[str], workers: int) -> None:
+    """The table, and each runtime against the FastAPI baseline."""
+    print(f"\n{workers} workers each, {SECONDS} s per run, {os.cpu_count()} cores (wrk shares them)\n")
+    print(f"{'run':<18}{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rows/s':>10}")
+    for run in results["fastapi"]:
+        for name in results:
+            r = results[name][run]
+            rows_s = f"{r['rows/s']:>10.0f}" if "rows/s" in r else ""
+            print(f"{run:<18}{name:<10}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.1f}{r['errors']:>8.0f}{rows_s}")
+    baseline = results["fastapi"]
+    batches = f"batch {BATCH_ROWS} c={BATCH_CONNECTIONS}"
+    print()
+    for runtime in runtimes:
+        ours = results[runtime]
+        print(
+            f"service on {runtime} / fastapi: {ours['single c=32']['rps'] / baseline['single c=32']['rps']:.1f}x "
+            f"req/s at 32 connections, {ours[batches]['rows/s'] / baseline[batches]['rows/s']:.1f}x rows/s in "
+            f"batches of {BATCH_ROWS}; p99 {ours['single c=64']['p99']:.0f} ms and "
+            f"{ours['single c=64']['errors']:.0f} errors at 64; p50 {ours['single c=1']['p50']:.2f} ms at 1"
+        )
 
 
 if __name__ == "__main__":

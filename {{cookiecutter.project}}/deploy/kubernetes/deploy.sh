@@ -12,7 +12,8 @@ kube=(kubectl --namespace "${NAMESPACE:-default}")
 
 "${kube[@]}" create secret generic "$name-api-key" --from-literal=api-key="$API_KEY" \
   --dry-run=client --output yaml | "${kube[@]}" apply --filename -
-"${kube[@]}" apply --filename "$here/service.yaml" --filename "$here/hpa.yaml" --filename "$here/pdb.yaml"
+"${kube[@]}" apply --filename "$here/serviceaccount.yaml" --filename "$here/service.yaml" \
+  --filename "$here/hpa.yaml" --filename "$here/pdb.yaml"
 # The key's hash on the pod template: a new key (rotation) rolls the pods, which read it at start.
 key_hash=$(printf '%s' "$API_KEY" | { sha256sum 2>/dev/null || shasum -a 256; } | cut -c1-16)
 key_patch='{ "spec": { "template": { "metadata": { "annotations": { "'"$name"'/api-key-sha256": "'"$key_hash"'" } } } } }'

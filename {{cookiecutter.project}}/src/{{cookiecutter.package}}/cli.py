@@ -11,7 +11,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import bentoml
@@ -247,15 +247,20 @@ def example(ctx: click.Context, rows: int, tag: str | None) -> None:
 @click.option(
     "--current",
     "current_path",
-    type=click.Path(path_type=Path),
-    help="Prediction log folder, or a CSV/Parquet/JSON-lines file or folder (default: the service's log).",
+    help="Prediction log folder, a CSV/Parquet/JSON-lines file or folder, or a URI prefix of shipped logs "
+    "(s3://, gs://, az://, file://) (default: the service's log folder).",
 )
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC) of logs to read, by date partition.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC) of logs to read, inclusive.")
 @click.option("--model", "tag", help="Model version whose reference to compare with (default: the one that served).")
 @click.pass_context
-def drift_command(ctx: click.Context, current_path: Path | None, tag: str | None) -> None:
+def drift_command(
+    ctx: click.Context, current_path: str | None, since: datetime | None, until: datetime | None, tag: str | None
+) -> None:
     """Compare current data with a model's reference: data, prediction and quality drift (Evidently)."""
     settings = _settings(ctx)
-    result = check_drift(settings, current_path, tag)
+    first, last = (None if day is None else day.date() for day in (since, until))
+    result = check_drift(settings, current_path, tag, first, last)
     summary, current = result.summary, result.summary["current"]
     sampled = f" (sampled {current['sampled_rows']})" if current["sampled_rows"] < current["rows"] else ""
     click.echo(f"{summary['model_version']}: {current['rows']} current rows{sampled} from {current['source']}")

@@ -1,4 +1,6 @@
-"""Commands that run the model in operation: ``loadtest``, ``compare``, ``monitoring``, ``retrain`` (cli.py adds them).
+"""Commands that run the model in operation: ``loadtest``, ``compare``, ``monitoring``, ``retrain``, ``logs-prune``.
+
+cli.py adds them.
 
 Exit codes as everywhere: 0 ok, 1 an objective is missed (or the challenger lost, or the
 manifests are stale), 2 bad input.
@@ -6,6 +8,7 @@ manifests are stale), 2 bad input.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -14,8 +17,9 @@ from . import registry, retrain
 from .alerts import check_manifests, write_manifests
 from .compare import compare
 from .contract import load_contract
-from .errors import GateFailedError
+from .errors import ConfigError, GateFailedError
 from .loadtest import load_test
+from .log_shipping import expired, prune
 from .settings import Settings, load_settings
 
 EXIT_CODES = "Exit codes: 0 ok, 1 an objective is missed (or a check failed), 2 bad input."
@@ -153,4 +157,22 @@ def retrain_decide(ctx: click.Context) -> None:
     click.echo(f"winner: {decision['winner']}")
 
 
-COMMANDS = [loadtest, compare_command, monitoring, retrain_group]
+@click.command("logs-prune", epilog=EXIT_CODES)
+@click.option("--days", type=click.IntRange(1), required=True, help="Keep the last DAYS days of shipped logs.")
+@click.option("--uri", help="The log prefix (default: PREDICTION_LOG_URI, else serving.prediction_log_uri).")
+@click.option("--yes", "confirmed", is_flag=True, help="Delete; without it, only list what would be deleted.")
+@click.pass_context
+def logs_prune(ctx: click.Context, days: int, uri: str | None, confirmed: bool) -> None:
+    """Delete shipped prediction-log objects older than DAYS days, by date partition (a store without lifecycle)."""
+    uri = uri or load_settings(ctx.find_root().obj).prediction_log_uri
+    if not uri:
+        raise ConfigError("no log prefix: pass --uri, or set PREDICTION_LOG_URI or serving.prediction_log_uri")
+    keys = expired(uri, days, datetime.now(UTC).date())
+    for key in keys:
+        click.echo(f"{'deleting' if confirmed else 'would delete'} {key}")
+    if confirmed:
+        prune(uri, keys)
+    click.echo(f"{len(keys)} object(s) older than {days} days{'' if confirmed else ' (dry run: add --yes to delete)'}")
+
+
+COMMANDS = [loadtest, compare_command, monitoring, retrain_group, logs_prune]

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,10 @@ import pandas as pd
 from . import registry
 from .contract import Contract
 from .data import atomic_write, remove_abandoned
-from .drift_data import check_sample_size, combine, read_files, sample, served_by
+from .drift_data import Frames, check_sample_size, combine, read_files, sample, served_by
 from .errors import ConfigError, DataError
 from .evaluation import check_objectives, score
+from .log_shipping import download
 from .model import MODEL_VERSION, Model
 from .settings import Limit, Settings
 
@@ -102,13 +103,31 @@ def _checks(settings: Settings, model: Model, limits: list[Limit], labelled: boo
     )
 
 
-def check_drift(settings: Settings, current_path: Path | None = None, tag: str | None = None) -> DriftResult:
+def check_drift(
+    settings: Settings,
+    current_path: Path | str | None = None,
+    tag: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> DriftResult:
     """Compare current data with a model version's reference; write the report and summary.
 
+    ``current_path`` may be a URI (s3://, gs://, az://, file://): the files of the days asked are
+    downloaded to a temporary folder first, so memory stays bounded as it does for local files.
     Every input is checked before Evidently is imported, so bad input fails in a second.
     """
-    path = current_path or settings.prediction_log_dir
-    frames = read_files(path)
+    if isinstance(current_path, str) and "://" in current_path:
+        with tempfile.TemporaryDirectory(prefix="drift-current-") as folder:
+            if not download(current_path, Path(folder), since, until):
+                days = "" if since is None and until is None else f" dated {since or '...'} to {until or '...'}"
+                raise DataError(f"{current_path}: no .jsonl(.zst), .csv or .parquet objects{days} under this prefix")
+            return _check(settings, read_files(Path(folder), source=current_path), current_path, tag)
+    path = Path(current_path) if current_path else settings.prediction_log_dir
+    return _check(settings, read_files(path, since, until), path, tag)
+
+
+def _check(settings: Settings, frames: Frames, path: Path | str, tag: str | None) -> DriftResult:
+    """The drift check on indexed current files (``path`` names their source in messages and the summary)."""
     served = None if tag else served_by(frames)
     model = registry.load(settings, tag or served)
     contract = model.contract

@@ -1,12 +1,15 @@
 """The current data of a drift check: read, checked against the contract, and sampled while read.
 
-Current data is the service's prediction log (JSON lines), or CSV/Parquet files where extra
+Current data is the service's prediction log (JSON lines, zstd-compressed once shipped to object
+storage, where drift.py downloads it from; gzip is read too), or CSV/Parquet files where extra
 columns (IDs, the target, probabilities) are allowed. Past ``drift.max_rows`` rows it is
 sampled, seeded and stratified by time window, so the check costs the same on a day of
 traffic as on a year of it. Tables are read twice, chunk by chunk: first their timestamp and
 model version columns only (which rows exist, which version answered, the time windows), then
 every column, each chunk checked against the contract and only its sampled rows kept. Memory
-stays flat in the size of the data; the sample is the one the whole table would give.
+stays flat in the size of the data; the sample is the one the whole table would give. A log
+file is read whole, once per pass, and one at a time. ``since``/``until`` keep the files of
+those days, by their ``date=`` partition or the date in a log file's name.
 """
 
 from __future__ import annotations
@@ -15,19 +18,23 @@ import io
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow
 import pyarrow.json
 from pandas.api.types import union_categoricals
 
 from .contract import Contract, ContractViolationError, Problem
 from .data import FORMATS, read_chunks, read_header
 from .errors import DataError
+from .log_shipping import in_range
 from .model import LOG_COLUMNS, MODEL_VERSION, TIMESTAMP
 
 LOG_FORMAT = ".jsonl"
+LOG_FORMATS = (LOG_FORMAT, ".jsonl.zst", ".jsonl.gz")  # as written, as shipped, gzipped by hand
 TIME_WINDOWS = 24  # strata of the sample: equal slices of the current data's time span
 CHUNK_ROWS = 100_000  # rows of a table read at once
 
@@ -41,17 +48,12 @@ class CurrentFile:
     rows: int
     times: pd.Series | None  # the timestamp column parsed (UTC, NaT where unparseable), when the file has one
     versions: pd.Series | None  # the model version column (categorical: small whatever the rows), when present
-    log: pd.DataFrame | None  # a prediction log, read whole; None for a table, read again in chunks
-
-    @property
-    def is_log(self) -> bool:
-        """A prediction log (it may hold only what the service writes)."""
-        return self.log is not None
+    is_log: bool  # a prediction log (it may hold only what the service writes), read whole; a table, in chunks
 
     def chunks(self) -> Iterator[pd.DataFrame]:
-        """Every column, a chunk at a time (a log is one chunk)."""
-        if self.log is not None:
-            yield self.log
+        """Every column, a chunk at a time (a log is one chunk, read again: only one is in memory at once)."""
+        if self.is_log:
+            yield read_log(self.path)
         else:
             yield from read_chunks(self.path, CHUNK_ROWS)
 
@@ -71,10 +73,15 @@ class CurrentData:
     window: dict[str, str] | None  # first and last timestamp (ISO 8601, UTC), when the data carries one
 
 
-def data_files(path: Path) -> list[Path]:
+def is_log_file(path: Path) -> bool:
+    """A prediction-log file, as the service writes it or as it ships it."""
+    return path.name.lower().endswith(LOG_FORMATS)
+
+
+def data_files(path: Path, since: date | None = None, until: date | None = None) -> list[Path]:
     """The data files at ``path``: the file itself, or every table under a folder (hidden ones skipped)."""
     if path.is_file():
-        if path.suffix.lower() not in (*FORMATS, LOG_FORMAT):
+        if path.suffix.lower() not in FORMATS and not is_log_file(path):
             raise DataError(f"{path}: unsupported file type; use .jsonl (prediction log), .csv or .parquet")
         return [path]
     if not path.is_dir():
@@ -86,19 +93,25 @@ def data_files(path: Path) -> list[Path]:
         file
         for file in path.rglob("*")
         if file.is_file()
-        and file.suffix.lower() in (*FORMATS, LOG_FORMAT)
+        and (file.suffix.lower() in FORMATS or is_log_file(file))
         and not any(part.startswith(".") for part in file.relative_to(path).parts)
+        and in_range(file.relative_to(path).as_posix(), since, until)
     )
     if not files:
-        raise DataError(f"{path}: no .jsonl, .csv or .parquet files in this folder, so no current data to check")
+        days = "" if since is None and until is None else f" dated {since or '...'} to {until or '...'}"
+        raise DataError(f"{path}: no .jsonl, .csv or .parquet files{days} in this folder, so no current data to check")
     return files
 
 
 def read_log(path: Path) -> pd.DataFrame:
     """One prediction-log file; a last line still being written by the service is left out."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
+        if path.suffix.lower() in (".zst", ".gz"):
+            with pyarrow.input_stream(str(path), compression="detect") as stream:  # by the suffix
+                raw = stream.read()
+        else:
+            raw = path.read_bytes()
+    except (OSError, pyarrow.ArrowInvalid) as exc:
         raise DataError(f"{path}: cannot be read: {exc}") from None
     complete = raw[: raw.rfind(b"\n") + 1]
     if not complete.strip():
@@ -136,11 +149,11 @@ def parse_times(raw: pd.Series) -> pd.Series:
 
 def index_file(path: Path) -> CurrentFile:
     """Read a file's row index: a log whole, a table's timestamp and model version columns only, in chunks."""
-    if path.suffix.lower() == LOG_FORMAT:
+    if is_log_file(path):
         log = read_log(path)
         times = parse_times(log[TIMESTAMP]) if TIMESTAMP in log.columns else None
         versions = log[MODEL_VERSION].astype("category") if MODEL_VERSION in log.columns else None
-        return CurrentFile(path, list(log.columns), len(log), times, versions, log)
+        return CurrentFile(path, list(log.columns), len(log), times, versions, True)
     columns = read_header(path)
     wanted = [name for name in (TIMESTAMP, MODEL_VERSION) if name in columns] or columns[:1]
     rows, stamps, answered = 0, [], []  # per chunk: parsed timestamps, model versions
@@ -156,15 +169,15 @@ def index_file(path: Path) -> CurrentFile:
         rows,
         pd.concat(stamps, ignore_index=True) if stamps else None,
         pd.Series(union_categoricals(answered, ignore_order=True)) if answered else None,
-        None,
+        False,
     )
 
 
-def read_files(path: Path) -> Frames:
+def read_files(path: Path, since: date | None = None, until: date | None = None, source: str = "") -> Frames:
     """The row index of every file at ``path`` with at least one row; none at all is a DataError."""
-    files = [current for current in map(index_file, data_files(path)) if current.rows]
+    files = [current for current in map(index_file, data_files(path, since, until)) if current.rows]
     if not files:
-        raise DataError(f"{path}: no rows: nothing to compare with the reference yet")
+        raise DataError(f"{source or path}: no rows: nothing to compare with the reference yet")
     return files
 
 
@@ -187,7 +200,12 @@ def served_by(frames: Frames) -> str | None:
 
 
 def combine(
-    frames: Frames, contract: Contract, path: Path, only_version: str | None, cap: int | None = None, seed: int = 0
+    frames: Frames,
+    contract: Contract,
+    path: Path | str,
+    only_version: str | None,
+    cap: int | None = None,
+    seed: int = 0,
 ) -> CurrentData:
     """Check every row of each file against the contract, keeping a sample of ``cap`` rows (None: all).
 
@@ -271,7 +289,7 @@ def _in_contract_order(counts: Counter[tuple[str, str]], contract: Contract) -> 
     return sorted(problems, key=lambda p: (order[p.column], not p.rule.endswith("must not be null")))
 
 
-def check_sample_size(current: CurrentData, reference: pd.DataFrame, min_rows: int, path: Path) -> None:
+def check_sample_size(current: CurrentData, reference: pd.DataFrame, min_rows: int, path: Path | str) -> None:
     """Both sides need ``drift.min_rows`` rows: on fewer, a drift test cannot tell a shift from noise."""
     if current.rows < min_rows:
         other = f" ({current.excluded} more answered by other model versions)" if current.excluded else ""

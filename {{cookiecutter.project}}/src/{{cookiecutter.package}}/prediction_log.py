@@ -4,6 +4,8 @@ A request only puts a row on an in-memory queue; a background thread writes the 
 slow or full disk never slows or fails a request. Files rotate by day and by size, one file
 per process (``predictions-YYYY-MM-DD-<pid>-<n>.jsonl``). A write that fails is counted
 (``on_failure``) and reported once in the server log; a full queue drops rows, also counted.
+With a shipper (log_shipping.py), every closed file goes to object storage: files then also
+rotate by age (``rotate_s``, even when idle), and at shutdown the open file is closed and shipped.
 The rows are production inputs: files are 0640 in a 0750 folder (owner and group, e.g. a log
 shipper sharing the pod's group), and an existing folder open to other users is closed to them.
 """
@@ -15,12 +17,16 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from pydantic_core import to_json
+
+if TYPE_CHECKING:
+    from .log_shipping import LogShipper
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +50,20 @@ class PredictionLog:
         on_failure: Callable[[str], None],
         max_file_bytes: int = 100_000_000,
         max_queue: int = 100_000,
+        shipper: LogShipper | None = None,
+        rotate_s: float = 3600.0,
     ) -> None:
         self.folder = folder
+        self.shipper = shipper
+        self._rotate_s = rotate_s
         self._on_failure = on_failure
         self._max_file_bytes = max_file_bytes
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_queue)
         self._reported: set[str] = set()
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
+        if shipper is not None and folder.is_dir():
+            shipper.adopt(folder)
 
     def append(self, rows: list[dict[str, Any]]) -> None:
         """Queue rows for writing; never blocks and never raises."""
@@ -62,14 +74,16 @@ class PredictionLog:
             except queue.Full:
                 self._fail("queue_full", "prediction log queue is full: rows are being dropped")
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Flush what is queued and stop the writer (idempotent); at shutdown, before the process exits."""
+    def close(self, timeout: float = 10.0, upload_timeout: float = 15.0) -> None:
+        """Flush what is queued and stop the writer (idempotent), then ship what is closed; at shutdown."""
         if not self._thread.is_alive():
             return
         self._queue.put(_STOP)
         self._thread.join(timeout)
         if self._thread.is_alive():
             log.error("the prediction log was not flushed within %s s: queued rows may be lost", timeout)
+        if self.shipper is not None:
+            self.shipper.close(upload_timeout)
 
     def _fail(self, reason: str, message: str) -> None:
         self._on_failure(reason)
@@ -89,9 +103,18 @@ class PredictionLog:
     def _run(self) -> None:
         """Writer loop: one open file, rotated by day and size, flushed after every write."""
         handle: TextIO | None = None
-        day, part, size = "", 0, 0
+        path, day, part, size, opened = self.folder, "", 0, 0, 0.0
+        wait = None if self.shipper is None else min(self._rotate_s, 60.0)
         while True:
-            rows = [self._queue.get()]
+            try:
+                rows = [self._queue.get(timeout=wait)]
+            except queue.Empty:
+                rows = []  # idle: only the age of the open file may call for a rotation
+            if handle is not None and self.shipper is not None and time.monotonic() - opened >= self._rotate_s:
+                self._ship(handle, path)
+                handle = None
+            if not rows:
+                continue
             while len(rows) < 1000:  # write what has piled up in one go
                 try:
                     rows.append(self._queue.get_nowait())
@@ -104,14 +127,14 @@ class PredictionLog:
                 today = f"{datetime.now(UTC):%Y-%m-%d}"
                 if handle is None or today != day or size >= self._max_file_bytes:
                     if handle is not None:
-                        handle.close()
+                        self._ship(handle, path)
                     part = 0 if today != day else part + 1
                     day, size = today, 0
                     self._make_folder()
                     while (path := self._path(day, part)).exists() and path.stat().st_size >= self._max_file_bytes:
                         part += 1
                     handle = open(path, "a", encoding="utf-8", opener=_private)  # noqa: SIM115  (kept open)
-                    size = path.stat().st_size
+                    size, opened = path.stat().st_size, time.monotonic()
                 handle.write(lines)
                 handle.flush()
                 size += len(lines)
@@ -123,5 +146,11 @@ class PredictionLog:
                 self._fail("write_error", f"cannot write the prediction log in {self.folder}: {exc}")
             if stop:
                 if handle is not None:
-                    handle.close()
+                    self._ship(handle, path)
                 return
+
+    def _ship(self, handle: TextIO, path: Path) -> None:
+        """Close the open file and hand it to the shipper, if any."""
+        handle.close()
+        if self.shipper is not None:
+            self.shipper.submit(path)

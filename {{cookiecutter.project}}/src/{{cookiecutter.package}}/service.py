@@ -22,6 +22,7 @@ from .api_types import ModelInfo, prediction_model, record_model
 from .batching import MicroBatcher
 from .errors import ProjectError
 from .http_guards import HttpGuard, load_api_key
+from .log_shipping import LogShipper
 from .model import Model
 from .observability import ValidationMetricsMiddleware, count_prediction_log_failure, observe_predictions
 from .prediction_log import PredictionLog
@@ -36,6 +37,7 @@ try:
     SERVED = registry.get_model(SETTINGS, os.environ.get("MODEL_TAG") or None)
     DOCS_UI = SETTINGS.serving.docs_ui_on()
     RUNTIME = SETTINGS.serving.runtime_choice()
+    SHIPPING = SETTINGS.prediction_log_uri  # rotated log files go there (log_shipping.py), when set
     registry.graph_for(SERVED, RUNTIME)  # `onnx` for a version without a graph fails here, saying why
 except ProjectError as exc:  # fail at once, with the message and not a traceback
     raise SystemExit(f"error: cannot start the service: {exc}") from None
@@ -74,7 +76,13 @@ class Predictor:
         threadpool_limits(limits=1)
         self.predictor: Model = registry.load_entry(self.model, RUNTIME).single_threaded()
         self.batcher: MicroBatcher[dict[str, Any], BaseModel] = MicroBatcher(self._predict)
-        self.prediction_log = PredictionLog(SETTINGS.prediction_log_dir, on_failure=count_prediction_log_failure)
+        shipper = None if SHIPPING is None else LogShipper(SHIPPING, self.predictor.tag, count_prediction_log_failure)
+        self.prediction_log = PredictionLog(
+            SETTINGS.prediction_log_dir,
+            on_failure=count_prediction_log_failure,
+            shipper=shipper,
+            rotate_s=SERVING.prediction_log_rotate_s,
+        )
         self.predictor.predict_frame(self.predictor.reference.head(1))  # warm-up
         # Full collections over BentoML's large, long-lived heap caused the p99 tail: freeze what
         # exists now and collect the young generation less often.
@@ -85,7 +93,7 @@ class Predictor:
 
     @bentoml.on_shutdown
     def flush_prediction_log(self) -> None:
-        """On SIGTERM, write the rows still queued before the worker exits."""
+        """On SIGTERM, write the rows still queued (and ship the last file) before the worker exits."""
         self.prediction_log.close()
 
     def __is_ready__(self) -> bool:

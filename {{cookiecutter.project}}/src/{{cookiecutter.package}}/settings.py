@@ -274,6 +274,26 @@ class TrainingSettings(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+LOG_SCHEMES = ("s3", "gs", "gcs", "az", "abfs", "abfss", "file")
+
+
+def check_log_destination(uri: str) -> str:
+    """A prediction-log destination URI: a known scheme and a bucket, and no credentials in it."""
+    parts = urlsplit(uri)
+    if parts.scheme not in LOG_SCHEMES or not (parts.netloc or parts.path.strip("/")):
+        raise ValueError(
+            f"{uri!r} is not a destination: use s3://bucket/prefix, gs://bucket/prefix, az://container/prefix "
+            "(the account in AZURE_STORAGE_ACCOUNT_NAME), abfs://container@account.dfs.core.windows.net/prefix "
+            "or file:///folder"
+        )
+    if any(name in parts.query for name in ("access_key", "secret_key", "session_token", "account_key", "sas")):
+        raise ValueError(
+            "credentials in the URI: the service takes them from the environment (AWS_* variables, an IAM role, "
+            "workload identity); remove them from the URI"
+        )
+    return uri
+
+
 class ServingSettings(_Strict):
     """How the BentoML service runs; BENTOML_CONFIG_OVERRIDES overrides these at run time."""
 
@@ -287,8 +307,16 @@ class ServingSettings(_Strict):
     max_header_bytes: int = Field(default=16_384, ge=1024)
     access_log: bool = False
     prediction_log_dir: Path = Path("logs/predictions")
+    # Object storage the rotated log files are shipped to (s3://, gs://, az://, file://); unset: they stay local.
+    prediction_log_uri: str | None = None
+    prediction_log_rotate_s: float = Field(default=3600.0, ge=1)
     docs_ui: bool = True
     runtime: RuntimeChoice = "auto"
+
+    @field_validator("prediction_log_uri")
+    @classmethod
+    def _a_log_destination(cls, uri: str | None) -> str | None:
+        return None if uri is None else check_log_destination(uri)
 
     def runtime_choice(self) -> RuntimeChoice:
         """Which runtime answers: ``runtime``, unless ``SERVING_RUNTIME=auto|onnx|sklearn`` overrides it."""
@@ -355,6 +383,17 @@ class Settings(_Strict):
     def prediction_log_dir(self) -> Path:
         """Where the service logs what it answers and the drift check reads it (PREDICTION_LOG_DIR overrides)."""
         return Path(os.environ.get("PREDICTION_LOG_DIR") or self.resolve(self.serving.prediction_log_dir))
+
+    @property
+    def prediction_log_uri(self) -> str | None:
+        """Where the rotated log files are shipped, if anywhere (PREDICTION_LOG_URI overrides)."""
+        uri = os.environ.get("PREDICTION_LOG_URI")
+        if not uri:
+            return self.serving.prediction_log_uri
+        try:
+            return check_log_destination(uri)
+        except ValueError as exc:
+            raise ConfigError(f"PREDICTION_LOG_URI: {exc}") from None
 
     @property
     def metrics_path(self) -> Path:
