@@ -17,11 +17,14 @@ from click.testing import CliRunner
 
 from {{ cookiecutter.package }} import progress
 from {{ cookiecutter.package }}.cli import main
+from {{ cookiecutter.package }}.contract import Contract
 from {{ cookiecutter.package }}.data import write_table
+from {{ cookiecutter.package }}.drift import check_drift
 from {{ cookiecutter.package }}.predict import predict_file
 from {{ cookiecutter.package }}.settings import Settings
+from {{ cookiecutter.package }}.train import train
 
-from .support import ROOT
+from .support import MIXED, ROOT, mixed_frame, passing_objectives, settings_in, train_on
 
 WORK = """
 import sys, time
@@ -176,3 +179,29 @@ def test_a_short_phase_prints_nothing_in_a_pipe(capsys: pytest.CaptureFixture[st
     with progress.phase("train: fitting"):
         pass
     assert capsys.readouterr().err == ""
+
+
+def test_training_says_each_phase_in_a_log(
+    tmp_path: Path, contract: Contract, frame: pd.DataFrame, every_advance: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = settings_in(tmp_path, objectives=passing_objectives(contract))
+    write_table(frame, settings.data_path)
+    train(settings, contract)
+    phases = [line.rsplit(": ", 1)[0] for line in capsys.readouterr().err.splitlines() if line.startswith("train: ")]
+    assert phases[0] == "train: reading and checking data.csv"
+    assert re.fullmatch(r"train: fitting \S+ on [\d,]+ rows", phases[1])
+    assert re.fullmatch(r"train: scoring [\d,]+ hold-out rows", phases[2])
+    assert phases[3:] == ["train: converting to ONNX and checking parity"]
+
+
+def test_the_drift_check_counts_the_rows_it_checks(
+    tmp_path: Path, every_advance: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, _ = train_on(tmp_path / "model", MIXED, model_name="progress-drift", rows=600)
+    current = tmp_path / "current.parquet"
+    write_table(mixed_frame(1200, seed=3).drop(columns="churned"), current)
+    check_drift(settings.model_copy(update=dict(drift=settings.drift.model_copy(update=dict(min_rows=10)))), current)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("drift: ")]
+    assert lines[0].startswith(f"drift: indexing {current}: ")
+    assert "drift: checking the current data: 1,200 rows in " in "\n".join(lines)
+    assert lines[-1].startswith("drift: Evidently report on 1,200 current rows: ")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import registry
+from . import progress, registry
 from .contract import Contract
 from .data import atomic_write, remove_abandoned
 from .drift_data import Frames, check_sample_size, combine, read_files, sample, served_by
@@ -118,12 +118,16 @@ def check_drift(
     """
     if isinstance(current_path, str) and "://" in current_path:
         with tempfile.TemporaryDirectory(prefix="drift-current-") as folder:
-            if not download(current_path, Path(folder), since, until):
+            with progress.phase(f"drift: downloading the logs under {current_path}"):
+                found = download(current_path, Path(folder), since, until)
+            if not found:
                 days = "" if since is None and until is None else f" dated {since or '...'} to {until or '...'}"
                 raise DataError(f"{current_path}: no .jsonl(.zst), .csv or .parquet objects{days} under this prefix")
             return _check(settings, read_files(Path(folder), source=current_path), current_path, tag)
     path = Path(current_path) if current_path else settings.prediction_log_dir
-    return _check(settings, read_files(path, since, until), path, tag)
+    with progress.phase(f"drift: indexing {path}"):
+        frames = read_files(path, since, until)
+    return _check(settings, frames, path, tag)
 
 
 def _check(settings: Settings, frames: Frames, path: Path | str, tag: str | None) -> DriftResult:
@@ -143,7 +147,8 @@ def _check(settings: Settings, frames: Frames, path: Path | str, tag: str | None
     from .drift_report import run_report, summarise  # Evidently: ~300 MB and seconds, only past this point
 
     checks = _checks(settings, model, limits, current.labelled)
-    snapshot = run_report(checks, reference_table, current_table, current.labelled)
+    with progress.phase(f"drift: Evidently report on {len(current_table):,} current rows"):
+        snapshot = run_report(checks, reference_table, current_table, current.labelled)
     summary = {
         "model_version": model.tag,
         "task": model.task,

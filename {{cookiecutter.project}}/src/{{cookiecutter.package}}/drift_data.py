@@ -27,6 +27,7 @@ import pyarrow
 import pyarrow.json
 from pandas.api.types import union_categoricals
 
+from . import progress
 from .contract import Contract, ContractViolationError, Problem
 from .data import FORMATS, read_chunks, read_header
 from .errors import DataError
@@ -263,19 +264,21 @@ def _read_sample(
     targets: Counter[tuple[str, str]] = Counter()
     parts, offset = [], 0  # offset: the position of a chunk's first kept row among all kept rows
     target = contract.target.name
-    for current, mask in zip(kept, masks, strict=True):
-        start = 0  # the chunk's first row in its file
-        for chunk in current.chunks():
-            rows = chunk[mask[start : start + len(chunk)]]
-            start += len(chunk)
-            if labelled and target not in rows.columns:
-                rows = rows.assign(**{target: None})  # a file without labels among labelled ones: null targets
-            types.update({(p.column, p.rule): p.rows for p in contract.check_types(rows)})
-            if labelled:
-                targets.update({(p.column, p.rule): p.rows for p in contract.check_target(rows[target])})
-            here = picked[(picked >= offset) & (picked < offset + len(rows))] - offset
-            parts.append(rows.iloc[here])
-            offset += len(rows)
+    with progress.track("drift: checking the current data", sum(current.rows for current in kept)) as tracker:
+        for current, mask in zip(kept, masks, strict=True):
+            start = 0  # the chunk's first row in its file
+            for chunk in current.chunks():
+                rows = chunk[mask[start : start + len(chunk)]]
+                start += len(chunk)
+                if labelled and target not in rows.columns:
+                    rows = rows.assign(**{target: None})  # a file without labels among labelled ones: null targets
+                types.update({(p.column, p.rule): p.rows for p in contract.check_types(rows)})
+                if labelled:
+                    targets.update({(p.column, p.rule): p.rows for p in contract.check_target(rows[target])})
+                here = picked[(picked >= offset) & (picked < offset + len(rows))] - offset
+                parts.append(rows.iloc[here])
+                offset += len(rows)
+                tracker.advance(len(chunk))
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if TIMESTAMP in frame.columns:
         frame[TIMESTAMP] = parse_times(frame[TIMESTAMP])

@@ -12,7 +12,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import InvalidParameterError
 
-from . import onnx_graph, registry{% if cookiecutter.experiment_tracking == "mlflow" %}, tracking{% endif %}
+from . import onnx_graph, progress, registry{% if cookiecutter.experiment_tracking == "mlflow" %}, tracking{% endif %}
 from .contract import Contract
 from .data import atomic_write, file_sha256, read_table
 from .errors import ConfigError, DataError, GateFailedError
@@ -109,11 +109,16 @@ def train(settings: Settings, contract: Contract) -> str:
     path = settings.data_path
     limits = settings.objectives.limits_for(contract.task)
     make_estimator(settings.training, contract.task)  # bad settings fail before the data is read
-    frame = load_training_table(path, contract)
-    data_sha256 = file_sha256(path)
+    with progress.phase(f"train: reading and checking {path.name}"):
+        frame = load_training_table(path, contract)
+        data_sha256 = file_sha256(path)
     parts = split(frame, contract, settings.training)
-    model = fit(settings, contract, parts)
-    metrics = score(model, parts.test, parts.y_test)
+    with progress.phase(
+        f"train: fitting {estimator_path(settings.training, contract.task)} on {len(parts.train):,} rows"
+    ):
+        model = fit(settings, contract, parts)
+    with progress.phase(f"train: scoring {len(parts.test):,} hold-out rows"):
+        metrics = score(model, parts.test, parts.y_test)
     gate = check_objectives(metrics, limits)
     rows = {"train": len(parts.train), "test": len(parts.test)}
     report = {
@@ -137,7 +142,8 @@ def train(settings: Settings, contract: Contract) -> str:
         n=min(len(reference), settings.training.reference_rows), random_state=settings.training.random_state
     )
     checked_rows = pd.concat([parts.test, reference[contract.feature_names]])
-    conversion = onnx_graph.build(model, model.frame_matrix(checked_rows))
+    with progress.phase("train: converting to ONNX and checking parity"):
+        conversion = onnx_graph.build(model, model.frame_matrix(checked_rows))
     if conversion.graph is None:
         log.warning("registered without an ONNX graph (scikit-learn only): %s", conversion.reason)
     tag = registry.register(
