@@ -92,7 +92,8 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
     if config["deploy_target"] != "none":
         files.add(".github/workflows/deploy.yml")
     if config["deploy_target"] == "kubernetes":
-        files |= {f"deploy/kubernetes/{name}.yaml" for name in ("deployment", "service", "serviceaccount", "hpa", "pdb")}
+        manifests = ("deployment", "service", "serviceaccount", "hpa", "pdb")
+        files |= {f"deploy/kubernetes/{name}.yaml" for name in manifests}
         files |= {f"deploy/kubernetes/monitoring/{name}.yaml" for name in ("servicemonitor", "prometheusrule")}
         files.add("deploy/kubernetes/deploy.sh")
     if config["experiment_tracking"] == "mlflow":
