@@ -58,13 +58,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("config", matrix, ids=ids)
 
 
-# The longest files first, so the two workers (one test file at a time each, `--dist=loadfile`)
-# start with them and share out the short ones: last in collection order, they would end the run alone.
-LONGEST_FIRST = ("test_own_data", "test_e2e", "test_options", "test_hooks", "test_bake")
+# The order the two workers (a test file at a time each, `--dist=loadfile`) take the files in. Each
+# starts with two: the first and third go to one worker, the second and fourth to the other, and
+# every later file to whichever frees first. The longest (own data) is paired with a short one, the
+# next two longest (e2e, options) go to the other worker; last in collection order, they would end
+# the run alone.
+SCHEDULE = ("test_own_data", "test_e2e", "test_cruft", "test_hooks", "test_options", "test_bake")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    rank = {name: position for position, name in enumerate(SCHEDULE)}
     items.sort(key=lambda item: rank.get(item.path.stem, len(rank)))  # stable: each file keeps its order
     if config.getoption("--fast"):
         skip = pytest.mark.skip(reason="--fast skips the slow end-to-end tests")
