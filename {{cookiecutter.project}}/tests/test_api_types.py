@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from {{ cookiecutter.package }}.api_types import prediction_model, record_model
-from {{ cookiecutter.package }}.contract import CategoricalTarget, Contract, NumericFeature
+from {{ cookiecutter.package }}.contract import ID_MAX_LENGTH, CategoricalTarget, Contract, NumericFeature
 from {{ cookiecutter.package }}.errors import ConfigError
 
 from .support import MIXED, MULTICLASS, REGRESSION
@@ -102,4 +102,25 @@ def test_a_name_pydantic_cannot_hold_is_refused_with_the_reason(name: str) -> No
         features=[NumericFeature(name=name, type="numeric"), NumericFeature(name="fine name", type="numeric")],
     )
     with pytest.raises(ConfigError, match=rf"feature names the API cannot take: '{name}' .*; rename those columns"):
+        record_model(contract)
+
+
+def test_a_record_id_is_an_optional_bounded_string_echoed_first_in_the_answer() -> None:
+    contract = REGRESSION.model_copy(update={"id_column": "order_id"})
+    record_type = record_model(contract)
+    good = {"area": 50.0, "building_age": None, "district": "centre"}
+    assert record_type.model_validate(good).model_dump()["order_id"] is None
+    assert record_type.model_validate(good | {"order_id": "o-1"}).model_dump()["order_id"] == "o-1"
+    for value, error in [(7, "string_type"), ("", "string_too_short"), ("x" * (ID_MAX_LENGTH + 1), "string_too_long")]:
+        with pytest.raises(ValidationError) as caught:
+            record_type.model_validate_json(json.dumps(good | {"order_id": value}))
+        assert [(e["loc"], e["type"]) for e in caught.value.errors()] == [(("order_id",), error)]
+    assert list(prediction_model(contract).model_fields) == ["order_id", "prediction", "model_version"]
+    assert "order_id" not in prediction_model(REGRESSION).model_fields
+
+
+@pytest.mark.parametrize("name", ["prediction", "probabilities", "model_version", "runtime", "probability_1", "_id"])
+def test_an_id_named_like_an_output_column_or_a_private_name_is_refused(name: str) -> None:
+    contract = MIXED.model_copy(update={"id_column": name})
+    with pytest.raises(ConfigError, match=rf"id_column '{name}' .*: name the ID column otherwise"):
         record_model(contract)

@@ -284,8 +284,23 @@ def test_several_classes_have_no_positive_class() -> None:
         (contract_yaml("{name: y, classes: [0, 1, 0]}"), "classes must be unique"),
         (contract_yaml("{name: y, classes: [0, 1], positive_class: 2}"), "positive_class"),
         ("- not\n- a mapping\n", "expected a mapping with 'target' and 'features'"),
+        (contract_yaml("{name: y, classes: [0, 1]}") + "\nid_column: ''\n", r"id_column: String should have at least"),
+        (contract_yaml("{name: y, classes: [0, 1]}") + "\nid_column: y\n", "id_column 'y' is also a feature or"),
     ],
 )
 def test_a_bad_contract_file_names_the_entry(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
         load_text(tmp_path, text)
+
+
+def test_an_id_column_is_optional_and_never_a_feature(tmp_path: Path, contract: Contract) -> None:
+    identified = Contract.model_validate(contract.model_dump() | {"id_column": "request id"})
+    frame = synthetic_frame(contract, 20, seed=3)
+    with_ids = frame.assign(**{"request id": [f"r{i}" for i in range(20)]})
+    checked = identified.validate_frame(with_ids, source="t", with_target=True)
+    pd.testing.assert_frame_equal(checked, contract.validate_frame(frame, source="t", with_target=True))
+    assert identified.feature_names == contract.feature_names
+    assert "id_column" not in contract.model_dump(exclude_none=True)  # what a model version stores: unchanged
+    assert load_text(tmp_path, contract_yaml("{name: y, classes: [0, 1]}") + "\nid_column: order_id\n").id_column == (
+        "order_id"
+    )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,22 @@ def test_missing_features_and_extra_log_columns_are_refused(tmp_path: Path) -> N
     extra = write_log(tmp_path / "b" / "p.jsonl", [log_row(customer_id=7)])
     with pytest.raises(DataError, match=r"columns not in the data contract: \['customer_id'\]"):
         combine(read_files(extra), MIXED, extra, None)
+    identified = MIXED.model_copy(update={"id_column": "customer_id"})  # the contract's ID: logged, not a feature
+    assert list(combine(read_files(extra), identified, extra, None).frame["customer_id"]) == [7]
+
+
+def test_a_uri_prefix_is_read_from_a_temporary_copy_and_a_folder_in_place(tmp_path: Path) -> None:
+    write_log(tmp_path / "store" / "date=2026-01-02" / "model_version=1" / "a.jsonl", [log_row(), log_row()])
+    with drift_data.indexed((tmp_path / "store").as_uri(), None, None, "drift") as frames:
+        (copy,) = frames
+        assert copy.rows == 2
+        assert not copy.path.is_relative_to(tmp_path)
+    assert not copy.path.exists()  # the copy is removed once read
+    with drift_data.indexed(tmp_path / "store", date(2026, 1, 2), None, "drift") as frames:
+        assert [current.path.parent.parent.name for current in frames] == ["date=2026-01-02"]
+    later = drift_data.indexed((tmp_path / "store").as_uri(), date(2027, 1, 1), None, "drift")
+    with pytest.raises(DataError, match=r"no \.jsonl\(\.zst\), \.csv or \.parquet objects dated 2027-01-01 to"), later:
+        pass
 
 
 @pytest.mark.parametrize(

@@ -30,9 +30,11 @@ from prometheus_client import CollectorRegistry, multiprocess
 
 from {{ cookiecutter.package }} import registry
 from {{ cookiecutter.package }}.contract import Contract
+from {{ cookiecutter.package }}.data import read_table, write_table
 from {{ cookiecutter.package }}.drift import check_drift
 from {{ cookiecutter.package }}.drift_data import data_files
 from {{ cookiecutter.package }}.errors import ConfigError, DataError
+from {{ cookiecutter.package }}.labels import join_labels
 from {{ cookiecutter.package }}.log_shipping import LogShipper, download, in_range
 from {{ cookiecutter.package }}.observability import count_prediction_log_failure
 from {{ cookiecutter.package }}.prediction_log import PredictionLog
@@ -40,6 +42,7 @@ from {{ cookiecutter.package }}.settings import Settings, check_log_destination
 
 from .support import records_of, synthetic_frame
 from .test_drift import shifted, with_drift
+from .test_labels import START, labels_of, with_id, write_log
 
 TODAY = f"{datetime.now(UTC):%Y-%m-%d}"
 
@@ -334,6 +337,29 @@ def test_drift_reads_s3_with_the_verdicts_of_the_local_files(
         assert remote["drift_detected"] is (name == "shifted")
     with pytest.raises(DataError, match=r"no \.jsonl.* objects dated 2000-01-01 to 2000-01-02 under this prefix"):
         check_drift(settings, s3("drift-same"), since=date(2000, 1, 1), until=date(2000, 1, 2))
+
+
+@pytest.mark.slow
+def test_labels_join_the_shipped_log_as_they_join_the_local_one(
+    s3: Callable[[str], str], contract: Contract, tmp_path: Path
+) -> None:
+    identified = with_id(contract)
+    frame = synthetic_frame(identified, 30, seed=7)
+    ids = [f"s{i}" for i in range(30)]
+    path = write_log(tmp_path / "logs", identified, frame, ids)
+    write_table(labels_of(frame.head(20), identified, ids[:20]), tmp_path / "labels.parquet")
+    here = join_labels(identified, tmp_path / "logs", tmp_path / "labels.parquet", tmp_path / "here.parquet")
+    uri = s3("labelled")
+    shipper = LogShipper(uri, "model:1", print)
+    shipper.submit(Path(shutil.copy(path, tmp_path / path.name)))  # the shipper deletes what it uploaded
+    shipper.close(30)
+    day = START.date()
+    remote = join_labels(identified, uri, tmp_path / "labels.parquet", tmp_path / "remote.parquet", day, day)
+    assert (remote.log_rows, remote.joined, remote.unmatched_labels) == (here.log_rows, here.joined, 0) == (30, 20, 0)
+    pd.testing.assert_frame_equal(read_table(tmp_path / "remote.parquet"), read_table(tmp_path / "here.parquet"))
+    old = date(2000, 1, 1)
+    with pytest.raises(DataError, match=r"no \.jsonl.* objects dated 2000-01-01 to 2000-01-01 under this prefix"):
+        join_labels(identified, uri, tmp_path / "labels.parquet", tmp_path / "none.parquet", old, old)
 
 
 WORKER = """

@@ -21,6 +21,7 @@ from {{ cookiecutter.package }}.retrain import changelog_with, point_at, pointed
 from {{ cookiecutter.package }}.settings import load_settings
 
 from .support import ROOT, passing_objectives, synthetic_frame
+from .test_labels import labels_of, with_id, write_log
 
 SHA = "ab" * 32
 
@@ -77,6 +78,36 @@ def test_a_table_breaking_the_contract_changes_nothing(tmp_path: Path, contract:
         point_at(settings, contract, (tmp_path / "fresh.csv").as_uri(), None)
     assert config.read_text(encoding="utf-8") == before
     assert not (tmp_path / "data" / "cache" / "retrain.csv").exists()
+
+
+def test_the_labels_route_joins_the_log_then_points_the_config_at_the_joined_table(
+    tmp_path: Path, contract: Contract
+) -> None:
+    config = project(tmp_path, contract)
+    identified = with_id(contract)
+    name = identified.id_column
+    assert name is not None
+    frame = synthetic_frame(identified, 40, seed=2)
+    ids = [f"r{i}" for i in range(40)]
+    write_log(tmp_path / "logs", identified, frame, ids)
+    write_table(labels_of(frame.head(30), identified, ids[:30]), tmp_path / "labels.parquet")
+    runner = CliRunner()
+    join = ["--config", str(config), "retrain", "join", "--labels", str(tmp_path / "labels.parquet")]
+    join += ["--logs", str(tmp_path / "logs")]
+
+    refused = runner.invoke(main, join)  # make retrain-join, before the contract has an ID
+    assert refused.exit_code == 2
+    assert "the data contract has no id_column" in refused.output
+    contract_file = tmp_path / "config" / "contract.yaml"
+    contract_file.write_text(contract_file.read_text(encoding="utf-8") + f"\nid_column: {name}\n", encoding="utf-8")
+    joined = runner.invoke(main, join)
+    assert joined.exit_code == 0, joined.output
+    assert "40 log rows (0 without an ID), 30 labels: 30 joined, 0 labels not in the log" in joined.output
+    table = tmp_path / "data" / "cache" / "labelled.parquet"
+    pointed = runner.invoke(main, ["--config", str(config), "retrain", "data", "--url", table.as_uri()])
+    assert pointed.exit_code == 0, pointed.output  # make retrain-data URL=... : the rest of the route as before
+    assert "30 rows of" in pointed.output
+    assert load_settings(config).data.sha256 == file_sha256(table)
 
 
 def bento_archive(path: Path, model_tag: str) -> Path:

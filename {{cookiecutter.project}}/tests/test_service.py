@@ -31,11 +31,14 @@ from starlette.testclient import TestClient
 
 from {{ cookiecutter.package }} import registry
 from {{ cookiecutter.package }}.contract import CategoricalTarget, Contract
+from {{ cookiecutter.package }}.data import read_table, write_table
 from {{ cookiecutter.package }}.estimator import estimator_path
+from {{ cookiecutter.package }}.labels import join_labels
 from {{ cookiecutter.package }}.model import LOG_COLUMNS, MODEL_VERSION, PREDICTION, RUNTIME
 from {{ cookiecutter.package }}.observability import UNKNOWN_FIELD
 from {{ cookiecutter.package }}.prediction_log import PredictionLog
 from {{ cookiecutter.package }}.settings import TASK_METRICS, Settings
+from {{ cookiecutter.package }}.train import train
 from {{ cookiecutter.package }}.upstream_openapi import MAX_LISTED_ERRORS
 
 from .support import (
@@ -45,10 +48,13 @@ from .support import (
     PROJECT_CONTRACT,
     REGRESSION,
     bad_field,
+    passing_objectives,
     records_of,
+    settings_in,
     synthetic_frame,
     train_on,
 )
+from .test_labels import plain, with_id
 
 KEY = {"X-API-Key": "test-key"}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -664,3 +670,50 @@ def test_the_onnx_runtime_without_a_graph_refuses_to_start_and_says_why(multicla
         SystemExit, match=r"cannot start the service: serving.runtime is onnx, but .* has no ONNX graph \("
     ):
         service_for(tag, "_service_without_a_graph", "onnx")
+
+
+# -- a contract with a record ID --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def id_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, str]:
+    """A model of the project's contract with an ID column, trained on rows that carry IDs (ignored)."""
+    contract = with_id(PROJECT_CONTRACT)
+    assert contract.id_column is not None
+    settings = settings_in(tmp_path_factory.mktemp("id"), model_name="test-id", objectives=passing_objectives(contract))
+    frame = synthetic_frame(contract, 600, seed=0)
+    write_table(frame.assign(**{contract.id_column: [f"t{i}" for i in range(len(frame))]}), settings.data_path)
+    return settings, train(settings, contract)
+
+
+def test_a_record_id_is_echoed_logged_and_joins_the_labels(
+    id_model: tuple[Settings, str], private_log: Any, tmp_path: Path
+) -> None:
+    _, tag = id_model
+    module = service_for(tag, "_service_with_an_id")
+    instance, contract = module.Predictor(), module.CONTRACT
+    name, target = contract.id_column, contract.target.name
+    frame = synthetic_frame(contract, 20, seed=9)
+    records = [record | {name: f"order-{i}"} for i, record in enumerate(records_of(frame, contract))]
+    del records[-1][name]  # the ID is optional
+    folder = private_log(instance)
+    answers = dumped(asyncio.run(instance.predict_batch([module.Record(**record) for record in records])))
+    single = asyncio.run(instance.predict(module.Record(**records[0]))).model_dump()
+    instance.prediction_log.close()
+    assert [answer[name] for answer in [*answers, single]] == [*(f"order-{i}" for i in range(19)), None, "order-0"]
+    for answer in [*answers, single]:
+        check_answer({key: value for key, value in answer.items() if key != name}, contract, tag)
+    logged = read_log(folder)
+    assert [row[name] for row in logged] == [answer[name] for answer in [*answers, single]]
+    assert set(logged[0]) == {*contract.feature_names, name, *LOG_COLUMNS}
+    good = records[0]
+    for value, error in [(7, "string_type"), ("x" * 1000, "string_too_long")]:
+        assert validation_errors(module.Record, good | {name: value}) == [(name, error)]
+
+    labels = pd.DataFrame({name: ["order-3", "order-0"], target: frame[target].iloc[[3, 0]].to_numpy()})
+    write_table(labels, tmp_path / "labels.csv")
+    joined = join_labels(contract, folder, tmp_path / "labels.csv", tmp_path / "fresh.parquet")
+    assert (joined.log_rows, joined.without_id, joined.joined, joined.repeated) == (21, 1, 2, 1)
+    table = read_table(tmp_path / "fresh.parquet").set_index(name).loc[["order-3", "order-0"]]
+    expected = contract.validate_frame(frame.iloc[[3, 0]], source="sent", with_target=True)
+    pd.testing.assert_frame_equal(plain(table.reset_index(drop=True)), plain(expected.reset_index(drop=True)))

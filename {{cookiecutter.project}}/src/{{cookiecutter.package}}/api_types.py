@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from .contract import CategoricalFeature, Contract, Feature, NumericTarget
+from .contract import ID_MAX_LENGTH, CategoricalFeature, Contract, Feature, NumericTarget
 from .errors import ConfigError
+from .model import MODEL_VERSION, PREDICTION, PROBABILITIES, PROBABILITY_PREFIX, RESERVED
 
 STRICT_INPUT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
@@ -45,30 +46,47 @@ def field_name_problem(name: str) -> str | None:
     return None
 
 
+def _id_field() -> tuple[Any, Any]:
+    """The optional record ID: a non-empty string of at most ID_MAX_LENGTH characters."""
+    constraints = Field(
+        min_length=1,
+        max_length=ID_MAX_LENGTH,
+        description="Your ID of this record, echoed in the answer and the prediction log (to join labels on)",
+    )
+    return Annotated[str | None, constraints], None
+
+
 def record_model(contract: Contract) -> type[BaseModel]:
-    """One input record: a field per feature, in contract order, named as the feature."""
+    """One input record: a field per feature, in contract order, named as the feature; and the ID, if any."""
     reserved = [f"{name!r} {problem}" for name in contract.feature_names if (problem := field_name_problem(name))]
     if reserved:
         raise ConfigError(f"feature names the API cannot take: {'; '.join(reserved)}; rename those columns")
     fields = {feature.name: _field(feature) for feature in contract.features}
+    if contract.id_column:
+        name = contract.id_column
+        problem = field_name_problem(name)
+        if name in RESERVED or name.startswith(PROBABILITY_PREFIX):
+            problem = "is an output column of every prediction"
+        if problem:
+            raise ConfigError(f"id_column {name!r} {problem}: name the ID column otherwise in the data contract")
+        fields[name] = _id_field()
     return create_model("Record", __config__=STRICT_INPUT, **fields)  # type: ignore[call-overload, no-any-return]
 
 
 def prediction_model(contract: Contract) -> type[BaseModel]:
-    """One answer: the predicted class and a probability per class, or the predicted value; and the model."""
+    """One answer: the record's ID (with one in the contract), the prediction (and class probabilities), the model."""
     target = contract.target
-    version = (str, Field(description="Tag of the model that produced this prediction"))
+    fields: dict[str, Any] = {}
+    if contract.id_column:
+        fields[contract.id_column] = (str | None, Field(description="The record's ID, as sent"))
     if isinstance(target, NumericTarget):
-        return create_model(
-            "Prediction", prediction=(float, Field(description=f"Predicted {target.name}")), model_version=version
-        )
-    label: Any = Literal[tuple(target.classes)]
-    return create_model(
-        "Prediction",
-        prediction=(label, Field(description=f"Predicted {target.name}")),
-        probabilities=(dict[str, float], Field(description="Probability of each class, keyed by class")),
-        model_version=version,
-    )
+        fields[PREDICTION] = (float, Field(description=f"Predicted {target.name}"))
+    else:
+        label: Any = Literal[tuple(target.classes)]
+        fields[PREDICTION] = (label, Field(description=f"Predicted {target.name}"))
+        fields[PROBABILITIES] = (dict[str, float], Field(description="Probability of each class, keyed by class"))
+    fields[MODEL_VERSION] = (str, Field(description="Tag of the model that produced this prediction"))
+    return create_model("Prediction", **fields)
 
 
 class ModelInfo(BaseModel):

@@ -18,11 +18,13 @@ from .alerts import check_manifests, write_manifests
 from .compare import compare
 from .contract import load_contract
 from .errors import ConfigError, GateFailedError
+from .labels import join_labels
 from .loadtest import load_test
 from .log_shipping import expired, prune
 from .settings import Settings, load_settings
 
 EXIT_CODES = "Exit codes: 0 ok, 1 an objective is missed (or a check failed), 2 bad input."
+LABELLED = Path("data/cache/labelled.parquet")  # git-ignored: the joined table holds production inputs
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -109,7 +111,55 @@ def monitoring(ctx: click.Context, check: bool) -> None:
 
 @click.group("retrain", epilog=EXIT_CODES)
 def retrain_group() -> None:
-    """The steps of retraining on fresh data (retrain.yml): data, compare, decide."""
+    """The steps of retraining on fresh data (retrain.yml): join (labels route), data, compare, decide."""
+
+
+@retrain_group.command("join", epilog=EXIT_CODES)
+@click.option(
+    "--labels",
+    "labels_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CSV or Parquet with the contract's id_column and target column (other columns are ignored).",
+)
+@click.option(
+    "--logs",
+    help="Prediction log folder or file, or the URI prefix of shipped logs (s3://, gs://, az://, file://) "
+    "(default: the service's log folder).",
+)
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (UTC) of logs to read, by date partition.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC) of logs to read, inclusive.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=LABELLED,
+    show_default=True,
+    help="The joined table, .parquet or .csv (relative to the project), written atomically.",
+)
+@click.pass_context
+def retrain_join(
+    ctx: click.Context,
+    labels_path: Path,
+    logs: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    output: Path,
+) -> None:
+    """Join the prediction log with labels on the contract's ID: a fresh labelled table for `retrain data`.
+
+    A record predicted more than once keeps its latest prediction; an ID labelled twice is refused.
+    """
+    settings = _settings(ctx)
+    contract = load_contract(settings.resolve(settings.contract))
+    first, last = (None if day is None else day.date() for day in (since, until))
+    target = settings.resolve(output)
+    joined = join_labels(contract, logs or settings.prediction_log_dir, labels_path, target, first, last)
+    click.echo(
+        f"{joined.log_rows} log rows ({joined.without_id} without an ID), {joined.labels} labels: "
+        f"{joined.joined} joined, {joined.unmatched_labels} labels not in the log, "
+        f"{joined.repeated} repeated predictions left out (the latest kept)"
+    )
+    click.echo(f"wrote {target}: publish it as a snapshot, then make retrain-data URL=<its URL> FILE={output}")
 
 
 @retrain_group.command("data", epilog=EXIT_CODES)

@@ -155,11 +155,19 @@ class ContractViolationError(DataError):
         super().__init__(f"{source} breaks the data contract ({len(problems)} problems):\n{lines}")
 
 
+ID_MAX_LENGTH = 128  # characters of a record ID: room for a UUID or a composite key, not for a payload
+
+
 class Contract(_Strict):
-    """Features and target: the single source of the model's input and output schema."""
+    """Features and target: the single source of the model's input and output schema.
+
+    ``id_column`` (optional) names a record ID the client sends: never a feature, it is echoed in
+    each answer and recorded in the prediction log, so labels collected later join the log on it.
+    """
 
     target: Target
     features: list[Feature] = Field(min_length=1)
+    id_column: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _names_unique(self) -> Contract:
@@ -169,6 +177,8 @@ class Contract(_Strict):
             raise ValueError(f"feature names must be unique: {duplicates}")
         if self.target.name in names:
             raise ValueError(f"the target {self.target.name!r} is also listed as a feature")
+        if self.id_column is not None and self.id_column in [*names, self.target.name]:
+            raise ValueError(f"id_column {self.id_column!r} is also a feature or the target: name a column of its own")
         return self
 
     @property
@@ -180,6 +190,11 @@ class Contract(_Strict):
     def feature_names(self) -> list[str]:
         """Feature columns in contract order (the model's input order)."""
         return [feature.name for feature in self.features]
+
+    @property
+    def record_fields(self) -> list[str]:
+        """The fields of an API record: the features, then the ID column if there is one."""
+        return [*self.feature_names, *([self.id_column] if self.id_column else [])]
 
     @property
     def numeric(self) -> list[NumericFeature]:
@@ -341,7 +356,7 @@ def load_contract(path: Path) -> Contract:
     """Read and check the contract file; a bad entry is a ConfigError naming it."""
     raw = read_yaml(path)
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with 'target' and 'features'")
+        raise ConfigError(f"{path}: expected a mapping with 'target' and 'features' (and optionally 'id_column')")
     try:
         return Contract(**raw)
     except ValidationError as exc:

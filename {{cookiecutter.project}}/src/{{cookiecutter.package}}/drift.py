@@ -22,10 +22,9 @@ import pandas as pd
 from . import progress, registry
 from .contract import Contract
 from .data import atomic_write, remove_abandoned
-from .drift_data import Frames, check_sample_size, combine, read_files, sample, served_by
+from .drift_data import Frames, check_sample_size, combine, indexed, sample, served_by
 from .errors import ConfigError, DataError
 from .evaluation import check_objectives, score
-from .log_shipping import download
 from .model import MODEL_VERSION, Model
 from .settings import Limit, Settings
 
@@ -116,18 +115,9 @@ def check_drift(
     downloaded to a temporary folder first, so memory stays bounded as it does for local files.
     Every input is checked before Evidently is imported, so bad input fails in a second.
     """
-    if isinstance(current_path, str) and "://" in current_path:
-        with tempfile.TemporaryDirectory(prefix="drift-current-") as folder:
-            with progress.phase(f"drift: downloading the logs under {current_path}"):
-                found = download(current_path, Path(folder), since, until)
-            if not found:
-                days = "" if since is None and until is None else f" dated {since or '...'} to {until or '...'}"
-                raise DataError(f"{current_path}: no .jsonl(.zst), .csv or .parquet objects{days} under this prefix")
-            return _check(settings, read_files(Path(folder), source=current_path), current_path, tag)
-    path = Path(current_path) if current_path else settings.prediction_log_dir
-    with progress.phase(f"drift: indexing {path}"):
-        frames = read_files(path, since, until)
-    return _check(settings, frames, path, tag)
+    source = current_path or settings.prediction_log_dir
+    with indexed(source, since, until, "drift") as frames:
+        return _check(settings, frames, source, tag)
 
 
 def _check(settings: Settings, frames: Frames, path: Path | str, tag: str | None) -> DriftResult:

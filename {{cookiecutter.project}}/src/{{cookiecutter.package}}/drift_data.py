@@ -15,8 +15,10 @@ those days, by their ``date=`` partition or the date in a log file's name.
 from __future__ import annotations
 
 import io
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -31,7 +33,7 @@ from . import progress
 from .contract import Contract, ContractViolationError, Problem
 from .data import FORMATS, read_chunks, read_header
 from .errors import DataError
-from .log_shipping import in_range
+from .log_shipping import download, in_range
 from .model import LOG_COLUMNS, MODEL_VERSION, TIMESTAMP
 
 LOG_FORMAT = ".jsonl"
@@ -126,9 +128,10 @@ def read_log(path: Path) -> pd.DataFrame:
 
 
 def check_columns(columns: list[str], contract: Contract, source: Path, *, is_log: bool) -> None:
-    """Every feature must be present; a log may hold nothing else than what the service writes."""
+    """Every feature must be present; a log may hold nothing else than what the service writes (the ID included)."""
     missing = [name for name in contract.feature_names if name not in columns]
-    extra = sorted(set(columns) - set(contract.feature_names) - LOG_COLUMNS) if is_log else []
+    known = {*contract.feature_names, *LOG_COLUMNS, contract.id_column}
+    extra = sorted(set(columns) - known) if is_log else []
     problems = []
     if missing:
         problems.append(f"columns missing relative to the data contract: {missing}")
@@ -180,6 +183,28 @@ def read_files(path: Path, since: date | None = None, until: date | None = None,
     if not files:
         raise DataError(f"{source or path}: no rows: nothing to compare with the reference yet")
     return files
+
+
+@contextmanager
+def indexed(current: Path | str, since: date | None, until: date | None, command: str) -> Iterator[Frames]:
+    """The row index of the files at a local path, or under a URI prefix (s3://, gs://, az://, file://).
+
+    The objects of the days asked under a prefix are downloaded to a temporary folder first (removed
+    on exit), so memory stays bounded as it does for local files. ``command`` (the drift check, the
+    labels join) heads the progress lines.
+    """
+    if isinstance(current, Path) or "://" not in current:
+        with progress.phase(f"{command}: indexing {current}"):
+            frames = read_files(Path(current), since, until)
+        yield frames
+        return
+    with tempfile.TemporaryDirectory(prefix="current-") as folder:
+        with progress.phase(f"{command}: downloading the logs under {current}"):
+            found = download(current, Path(folder), since, until)
+        if not found:
+            days = "" if since is None and until is None else f" dated {since or '...'} to {until or '...'}"
+            raise DataError(f"{current}: no .jsonl(.zst), .csv or .parquet objects{days} under this prefix")
+        yield read_files(Path(folder), source=current)
 
 
 def served_by(frames: Frames) -> str | None:

@@ -29,9 +29,12 @@ Runtime = Literal["onnx", "sklearn"]
 PREDICTION = "prediction"
 MODEL_VERSION = "model_version"
 PROBABILITY_PREFIX = "probability_"
+PROBABILITIES = "probabilities"  # an API answer's class probabilities, keyed by class
 TIMESTAMP = "timestamp"  # the prediction log's time of answer
 RUNTIME = "runtime"  # the prediction log's runtime that answered (onnx or sklearn)
 LOG_COLUMNS = frozenset({TIMESTAMP, PREDICTION, MODEL_VERSION, RUNTIME})  # what the log adds to the features
+# The record ID is the contract's ``id_column`` (named by the user): answers and log rows carry it as sent.
+RESERVED = LOG_COLUMNS | {PROBABILITIES}  # output names an ID column may not take, nor any probability_ name
 
 
 def python_value(value: Any) -> Any:
@@ -169,18 +172,26 @@ class Model:
         if clashes:
             raise DataError(f"{source}: input already has the output column(s) {clashes}; rename or drop them")
 
-    def answers(self, predictions: Predictions) -> list[dict[str, Any]]:
-        """One API answer per row: the prediction, class probabilities keyed by class, the model version."""
+    def answers(self, predictions: Predictions, records: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+        """One API answer per row: the prediction, class probabilities keyed by class, the model version.
+
+        With an ID column in the contract, each answer starts with the ID of its record (None if it sent none).
+        """
         if predictions.probabilities is None:
-            return [{PREDICTION: value, MODEL_VERSION: self.tag} for value in predictions.values]
-        keys = [str(label) for label in self.classes]
-        return [
-            {PREDICTION: value, "probabilities": dict(zip(keys, scores, strict=True)), MODEL_VERSION: self.tag}
-            for value, scores in zip(predictions.values, predictions.probabilities.tolist(), strict=True)
-        ]
+            answers = [{PREDICTION: value, MODEL_VERSION: self.tag} for value in predictions.values]
+        else:
+            keys = [str(label) for label in self.classes]
+            answers = [
+                {PREDICTION: value, PROBABILITIES: dict(zip(keys, scores, strict=True)), MODEL_VERSION: self.tag}
+                for value, scores in zip(predictions.values, predictions.probabilities.tolist(), strict=True)
+            ]
+        name = self.contract.id_column
+        if name is None or not records:
+            return answers
+        return [{name: record.get(name), **answer} for record, answer in zip(records, answers, strict=True)]
 
     def log_rows(self, records: list[dict[str, Any]], predictions: Predictions) -> list[dict[str, Any]]:
-        """The prediction log's rows: each record with its prediction, model version and runtime (in place)."""
+        """The prediction log's rows: each record (its ID too) with prediction, model version and runtime (in place)."""
         runtime = self.runtime
         for record, value in zip(records, predictions.values, strict=True):
             record[PREDICTION] = value

@@ -8,6 +8,8 @@ With a shipper (log_shipping.py), every closed file goes to object storage: file
 rotate by age (``rotate_s``, even when idle), and at shutdown the open file is closed and shipped.
 The rows are production inputs: files are 0640 in a 0750 folder (owner and group, e.g. a log
 shipper sharing the pod's group), and an existing folder open to other users is closed to them.
+A record's ID (the contract's ``id_column``, when it has one) is logged with it: retraining joins
+the log with labels on it (labels.py).
 """
 
 from __future__ import annotations

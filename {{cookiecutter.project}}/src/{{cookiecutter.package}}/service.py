@@ -103,8 +103,8 @@ class Predictor:
     def _predict(self, rows: list[dict[str, Any]]) -> list[BaseModel]:
         predictions = self.predictor.predict_records(rows)
         observe_predictions(predictions)
-        # Built from the model's own outputs, so validation would only re-check what is known.
-        answers = [Prediction.model_construct(**answer) for answer in self.predictor.answers(predictions)]
+        # Built from the model's own outputs (and the IDs as validated), so validation would only re-check them.
+        answers = [Prediction.model_construct(**answer) for answer in self.predictor.answers(predictions, rows)]
         self.prediction_log.append(self.predictor.log_rows(rows, predictions))
         return answers
 
@@ -137,7 +137,7 @@ class Predictor:
 
 
 SERVICE: Any = Predictor  # a bentoml.Service at run time; mypy keeps the class type for decorated classes
-SERVICE.add_asgi_middleware(ValidationMetricsMiddleware, fields=CONTRACT.feature_names)
+SERVICE.add_asgi_middleware(ValidationMetricsMiddleware, fields=CONTRACT.record_fields)
 API_KEY = load_api_key()
 SERVICE.add_asgi_middleware(
     HttpGuard,
