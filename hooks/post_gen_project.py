@@ -39,22 +39,23 @@ INSTALLED_MODULES = frozenset(
     a2wsgi aiohappyeyeballs aiohttp aiohttp_asgi_connector aiosignal aiosqlite annotated_doc annotated_types
     anyio appdirs asgiref ast_serialize attr attrs babel backrefs bentoml_cli bidict blinker boto3 botocore
     brotli cattr cattrs certifi cffi cfgv charset_normalizer circus click_option_group cloudpickle colorama
-    configargparse cryptography dateutil defusedxml deprecation distlib distro dotenv dynaconf engineio example
-    execnet faker filelock flask flask_cors flask_login flatbuffers formulaic frozenlist fsspec gevent
-    geventhttpclient ghp_import google graphql greenlet griffe h11 harfile httpcore httpcore2 httptools httpx
-    httpx_ws hypothesis hypothesis_graphql identify idna iniconfig interface_meta iterative_telemetry
-    itsdangerous jinja2 jmespath joblib jsonschema_rs jsonschema_specifications jupyterlab_plotly librt litestar
-    litestar_htmx markdown markdown_it markupsafe material materialx mdurl mergedeep mkdocs_autorefs
-    mkdocs_get_deps mkdocstrings_handlers ml_dtypes msgpack msgspec multidict multipart mypy_extensions mypyc
-    narwhals nltk nodeenv onnx opentelemetry packaging packaging_legacy_version paginate pathspec patsy
-    pip_requirements_parser platformdirs plotly pluggy polyfactory propcache psutil py py_partiql_parser
-    pycparser pydantic_core pygments pymdownx pynvml pyparsing pyrate_limiter pytest_locust python_discovery
-    python_multipart pythonjsonlogger referencing regex requests responses rich rich_click rich_toolkit rpds
-    ruamel s3transfer schema scipy shellingham simple_di simple_websocket six sklearn sniffio socketio
-    sortedcontainers starlette statsmodels tenacity tomli_w tornado tqdm truststore typer typing_extensions
-    typing_inspect typing_inspection tzdata ujson urllib3 uuid6 uvloop vendor_licenses virtualenv watchdog
-    watchfiles websocket websockets werkzeug wrapt wsproto xdist xmltodict yaml yaml_env_tag yarl zmq zope
-    """.split()  # noqa: SIM905 (a list literal: one line for each of 183 names)
+    configargparse contourpy cryptography cycler dateutil defusedxml deprecation distlib distro dotenv dynaconf
+    engineio example execnet faker filelock flask flask_cors flask_login flatbuffers fontTools formulaic
+    frozenlist fsspec gevent geventhttpclient ghp_import google graphql greenlet griffe h11 harfile httpcore
+    httpcore2 httptools httpx httpx_ws hypothesis hypothesis_graphql identify idna iniconfig interface_meta
+    iterative_telemetry itsdangerous jinja2 jmespath joblib jsonschema_rs jsonschema_specifications
+    jupyterlab_plotly kiwisolver librt litestar litestar_htmx markdown markdown_it markupsafe material materialx
+    mdurl mergedeep mkdocs_autorefs mkdocs_get_deps mkdocstrings_handlers ml_dtypes mpl_toolkits msgpack msgspec
+    multidict multipart mypy_extensions mypyc narwhals nltk nodeenv onnx opentelemetry packaging
+    packaging_legacy_version paginate pathspec patsy PIL pip_requirements_parser platformdirs plotly pluggy
+    polyfactory propcache psutil py py_partiql_parser pycparser pydantic_core pygments pylab pymdownx pynvml
+    pyparsing pyrate_limiter pytest_locust python_discovery python_multipart pythonjsonlogger referencing regex
+    requests responses rich rich_click rich_toolkit rpds ruamel s3transfer schema scipy shellingham simple_di
+    simple_websocket six sklearn sniffio socketio sortedcontainers starlette statsmodels tenacity tomli_w
+    tornado tqdm truststore typer typing_extensions typing_inspect typing_inspection tzdata ujson urllib3 uuid6
+    uvloop vendor_licenses virtualenv watchdog watchfiles websocket websockets werkzeug wrapt wsproto xdist
+    xmltodict yaml yaml_env_tag yarl zmq zope
+    """.split()  # noqa: SIM905 (a list literal: one line for each of 190 names)
 )
 REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 

@@ -23,11 +23,11 @@ from .conftest import TEMPLATE, UNICODE_ANSWERS
 DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 MODULES = [
     "__init__", "alerts", "api_types", "batching", "cli", "cli_operations", "compare", "contract",
-    "contract_inference", "data", "docs_pages", "drift", "drift_data", "drift_report", "edge", "edge_predictor",
-    "errors", "estimator", "evaluation", "http_guards", "loadtest", "loadtest_user", "log_shipping", "model",
-    "observability",
-    "onnx_graph", "predict", "prediction_log", "progress", "registry", "retrain", "server_limits", "service",
-    "settings", "spark_batch", "starter_data", "train", "upstream_openapi", "upstream_patches",
+    "contract_inference", "data", "docs_pages", "docs_plots", "drift", "drift_data", "drift_report", "edge",
+    "edge_predictor", "errors", "estimator", "evaluation", "http_guards", "labels", "loadtest", "loadtest_user",
+    "log_shipping", "model", "observability", "onnx_graph", "plots", "predict", "prediction_log", "progress",
+    "registry", "retrain", "server_limits", "service", "settings", "spark_batch", "starter_data", "train",
+    "upstream_openapi", "upstream_patches",
 ]  # fmt: skip
 # Tests mirror the modules; the service has three tiers (test_service, test_serve, test_fuzz), which
 # also cover errors and observability; test_drift covers the report it builds with drift_report;

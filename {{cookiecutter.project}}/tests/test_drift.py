@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score, root_
 from {{ cookiecutter.package }} import registry
 from {{ cookiecutter.package }}.contract import CategoricalFeature, Contract, NumericFeature
 from {{ cookiecutter.package }}.data import read_table, write_table
-from {{ cookiecutter.package }}.drift import check_drift
+from {{ cookiecutter.package }}.drift import DISTRIBUTIONS, check_drift
 from {{ cookiecutter.package }}.errors import ProjectError
 from {{ cookiecutter.package }}.prediction_log import PredictionLog
 from {{ cookiecutter.package }}.settings import TASK_METRICS, Objectives, Settings
@@ -72,6 +72,8 @@ def test_an_independent_sample_of_the_same_distribution_does_not_drift(mixed: Se
     assert summary["drifted_features"] == []
     assert summary["prediction"]["drifted"] is False
     assert summary["quality"] is None
+    assert summary["distributions"] is None  # no drifted feature, no picture
+    assert not list(tmp_path.glob(f"*/{DISTRIBUTIONS}"))
 
 
 def test_a_shifted_numeric_feature_is_flagged(mixed: Settings, tmp_path: Path) -> None:
@@ -84,6 +86,11 @@ def test_a_shifted_numeric_feature_is_flagged(mixed: Settings, tmp_path: Path) -
     verdict = result.summary["features"]["tenure_months"]
     assert (verdict["method"], verdict["threshold"]) == ("Wasserstein distance (normed)", 0.1)
     assert verdict["score"] > 0.1
+    assert result.summary["distributions"] == DISTRIBUTIONS
+    picture = (result.folder / DISTRIBUTIONS).read_text()
+    assert ">tenure_months</text>" in picture  # the drifted feature's panel
+    assert ">plan</text>" not in picture  # and only that one
+    assert f"<dc:identifier>{result.summary['model_version']}</dc:identifier>" in picture
 
 
 def test_a_shifted_categorical_feature_is_flagged(mixed: Settings, tmp_path: Path) -> None:

@@ -191,7 +191,7 @@ def test_training_says_each_phase_in_a_log(
     assert phases[0] == "train: reading and checking data.csv"
     assert re.fullmatch(r"train: fitting \S+ on [\d,]+ rows", phases[1])
     assert re.fullmatch(r"train: scoring [\d,]+ hold-out rows", phases[2])
-    assert phases[3:] == ["train: converting to ONNX and checking parity"]
+    assert phases[3:] == ["train: converting to ONNX and checking parity", "train: drawing the hold-out plots"]
 
 
 def test_the_drift_check_counts_the_rows_it_checks(

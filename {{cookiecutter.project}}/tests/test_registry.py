@@ -115,6 +115,22 @@ def test_a_version_keeps_the_contract_it_was_trained_under(tmp_path: Path) -> No
     assert registry.load_entry(entry).contract == MIXED
 
 
+def test_the_plots_are_stored_with_their_version_and_travel_with_its_export(tmp_path: Path) -> None:
+    settings, tag = train_on(tmp_path, MIXED, model_name="plots-export-test", rows=120)
+    plots = registry.stored_plots(registry.get_model(settings, tag))
+    assert plots[0]["file"] == "roc.svg"
+    assert all(f"<dc:identifier>{tag}</dc:identifier>" in plot["svg"] for plot in plots)
+    archive = bentoml.models.export_model(tag, str(tmp_path / "model.bentomodel"))
+    bentoml.models.delete(tag)
+    bentoml.models.import_model(archive)
+    assert registry.stored_plots(registry.get_model(settings, tag)) == plots
+
+
+def test_a_version_registered_without_plots_has_none(model: Model) -> None:
+    bare = bentoml.sklearn.save_model("no-plots-test", model.pipeline)
+    assert registry.stored_plots(bentoml.models.get(bare.tag)) == []
+
+
 def test_a_stored_model_without_a_reference_sample_is_refused(model: Model) -> None:
     bare = bentoml.sklearn.save_model(
         "no-reference-test",

@@ -79,6 +79,12 @@ def test_the_gate_passes_on_learnable_data_and_registers(make_settings: Callable
     tag = train(settings, contract)
     assert report_of(settings)["passed"] is True
     assert [version.tag for version in registry.list_versions(settings)] == [tag]
+    plots = registry.stored_plots(registry.get_model(settings, tag))
+    headline = "predicted-vs-actual.svg" if contract.task == "regression" else "roc.svg"
+    assert plots[0]["file"] == headline
+    assert "permutation-importance.svg" in [plot["file"] for plot in plots]
+    for plot in plots:  # drawn for this very version
+        assert f"<dc:identifier>{tag}</dc:identifier>" in plot["svg"]
 
 
 @pytest.mark.parametrize("which", CONTRACTS)

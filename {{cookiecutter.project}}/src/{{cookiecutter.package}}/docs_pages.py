@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import registry
+from . import docs_plots, registry
 from .contract import CategoricalFeature, CategoricalTarget, Contract, NumericFeature
 from .data import atomic_write
 from .errors import ConfigError, GateFailedError
@@ -23,6 +23,9 @@ from .loadtest import RPS_SHARE, summary_path
 from .model import Model
 from .registry import ModelVersion
 from .settings import Objectives, Settings
+
+if TYPE_CHECKING:
+    from .plots import Plot
 
 SNIPPETS = Path("docs/snippets")
 CONTRACT_TABLE = SNIPPETS / "contract-table.md"
@@ -174,7 +177,8 @@ def drift_section(run: Path | None) -> str:
                 ("drifted features", drifted),
                 ("prediction", f"{'drifted' if prediction['drifted'] else 'stable'} ({prediction['method']})"),
             ],
-        ),
+        )
+        + docs_plots.drift_image(run),
     ]
     return "\n".join(lines)
 
@@ -231,8 +235,9 @@ def model_card(
     *,
     model_name: str,
     loadtest: Mapping[str, Any] | None = None,
+    plots: Sequence[Plot] = (),
 ) -> str:
-    """The card of one model version: lineage, metrics against objectives, contract, use, load test, drift."""
+    """The card of one model version: lineage, metrics against objectives and plots, contract, use, load test, drift."""
     meta, labels = version.metadata, version.labels
     limits = {limit.metric: limit for limit in Objectives(**meta.get("objectives", {})).limits()}
     metrics = [
@@ -267,6 +272,8 @@ def model_card(
         "## Metrics against the objectives\n",
         "Measured on the hold-out set at training time; the gate registered the model as every objective was met.\n",
         _table(["metric", "value", "objective", "met"], metrics),
+        "## Plots of the hold-out set\n",
+        docs_plots.plots_section(plots),
         "## Parameters\n",
         _table(["parameter", "value"], _flatten(meta.get("params", {}))),
         "## Feature contract\n",
@@ -323,6 +330,7 @@ def write_pages(settings: Settings, contract: Contract, tag: str | None = None) 
         raise ConfigError(f"{intended} is missing: the model card includes it; restore it from git")
     version = registry.describe(model)
     run = latest_drift(settings, version.tag)
+    plots = registry.stored_plots(model)
     card = model_card(
         version,
         registry.stored_contract(model),
@@ -330,14 +338,17 @@ def write_pages(settings: Settings, contract: Contract, tag: str | None = None) 
         run,
         model_name=settings.model_name,
         loadtest=read_loadtest(settings),
+        plots=plots,
     )
     command = f"uv run {__package__}"
     pages = config_pages(settings, contract) | {
         MODEL_CARD: card,
         REQUEST_EXAMPLE: request_example(registry.load_entry(model), command),
+        docs_plots.HEADLINE: _generated(f"the model store ({version.tag})") + docs_plots.headline(plots, version.tag),
     }
+    pictures = docs_plots.write_plots(settings, plots, run)  # before the pages that show them
     for path, text in pages.items():
         with atomic_write(settings.resolve(path)) as temporary:  # a failure never leaves half a page
             temporary.write_text(text, encoding="utf-8")
     write_drift_report(settings, run)
-    return [*pages, *([DRIFT_REPORT] if run else [])]
+    return [*pages, *([DRIFT_REPORT] if run else []), *pictures]

@@ -1,7 +1,8 @@
 """The drift check: what the service saw, compared with the reference stored with its model version.
 
 One run writes a folder under ``drift.reports_dir`` holding the Evidently report (self-contained
-HTML) and ``summary.json``, then points ``latest`` at it. Nothing is written when an input is
+HTML), ``summary.json`` and, when features drifted, a picture of their distributions
+(``distributions.svg``), then points ``latest`` at it. Nothing is written when an input is
 bad, and a run that fails half-way leaves no folder behind.
 """
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 REPORT = "report.html"
 SUMMARY = "summary.json"
+DISTRIBUTIONS = "distributions.svg"  # the drifted features, reference against current (only when some drifted)
 LATEST = "latest"
 STAGING = ".run-"  # prefix of the hidden folder a run is written into before it is renamed into place
 
@@ -135,15 +137,18 @@ def _check(settings: Settings, frames: Frames, path: Path | str, tag: str | None
     reference_table = scored(sample(reference, cap, seed), model, labelled=True)
 
     from .drift_report import run_report, summarise  # Evidently: ~300 MB and seconds, only past this point
+    from .plots import drift_plot  # matplotlib: like Evidently, only on this path
 
     checks = _checks(settings, model, limits, current.labelled)
     with progress.phase(f"drift: Evidently report on {len(current_table):,} current rows"):
         snapshot = run_report(checks, reference_table, current_table, current.labelled)
+    verdicts = summarise(checks, snapshot)
+    picture = drift_plot(contract, reference_table, current_table, verdicts["drifted_features"], model.tag)
     summary = {
         "model_version": model.tag,
         "task": model.task,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        **summarise(checks, snapshot),
+        **verdicts,
         "quality": _quality(current_table, model, settings, limits) if current.labelled else None,
         "current": {
             "source": str(path),
@@ -155,13 +160,16 @@ def _check(settings: Settings, frames: Frames, path: Path | str, tag: str | None
         },
         "reference": {"rows": len(reference), "sampled_rows": len(reference_table)},
         "report": REPORT,
+        "distributions": None if picture is None else DISTRIBUTIONS,
     }
-    folder = write_run(settings.resolve(settings.drift.reports_dir), snapshot, summary)
+    folder = write_run(settings.resolve(settings.drift.reports_dir), snapshot, summary, picture)
     return DriftResult(folder, summary)
 
 
-def write_run(reports: Path, snapshot: Any, summary: dict[str, Any]) -> Path:
+def write_run(reports: Path, snapshot: Any, summary: dict[str, Any], picture: str | None) -> Path:
     """Write the run into a hidden temporary folder, rename it into place, then repoint ``latest``.
+
+    ``picture`` is the SVG of the drifted features' distributions (None when none drifted).
 
     The staging folder is locked while this run lives, so a later run removes it if this one is killed.
     """
@@ -179,6 +187,8 @@ def write_run(reports: Path, snapshot: Any, summary: dict[str, Any]) -> Path:
         staging.chmod(0o755)  # mkdtemp makes it private; a report is meant to be shared
         snapshot.save_html(str(staging / REPORT))
         (staging / SUMMARY).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        if picture is not None:
+            (staging / DISTRIBUTIONS).write_text(picture, encoding="utf-8")
         folder, suffix = reports / name, 1
         while folder.exists():
             suffix += 1

@@ -12,10 +12,11 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import bentoml
 import pandas as pd
@@ -28,10 +29,14 @@ from .model import Model
 from .onnx_graph import Conversion, Runner
 from .settings import RuntimeChoice, Settings
 
+if TYPE_CHECKING:
+    from .plots import Plot  # the plotting module itself needs matplotlib, which the service image lacks
+
 log = logging.getLogger(__name__)
 
 REFERENCE_SAMPLE = "reference_sample"
 ONNX_GRAPH = "onnx_graph"  # the version's serialized ONNX graph, when it converted and passed the parity gate
+PLOTS = "plots"  # the version's hold-out plots (plots.Plot, plain dicts), the headline first
 
 
 def use_project_store(settings: Settings) -> Path:
@@ -73,6 +78,11 @@ def params_sha256(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
 
+def new_tag(settings: Settings) -> str:
+    """A fresh tag ``name:version`` to register under, known before saving so the plots can name it."""
+    return str(bentoml.Tag.from_taglike(settings.model_name).make_new_version())
+
+
 def register(
     settings: Settings,
     contract: Contract,
@@ -84,11 +94,18 @@ def register(
     rows: dict[str, int],
     reference: pd.DataFrame,
     conversion: Conversion,
+    tag: str | None = None,
+    plots: Sequence[Plot] = (),
 {%- if cookiecutter.experiment_tracking == "mlflow" %}
     mlflow_run_id: str | None = None,
 {%- endif %}
 ) -> str:
-    """Save a gated model with its lineage and ONNX graph (if any); returns its tag ``name:version``."""
+    """Save a gated model with its lineage, plots and ONNX graph (if any); returns its tag ``name:version``.
+
+    ``tag`` is one from ``new_tag`` (default: a new version). The plots are custom objects of the
+    version: saved in the same step as the model (a failed save leaves neither), and exported and
+    imported with it.
+    """
     params = settings.training.model_dump(mode="json", exclude_none=True)  # BentoML metadata refuses None
     # ... also inside the estimator's parameters (``max_depth: null``): those are stored as the string
     # "null", YAML's spelling, so the card still shows them; the params_sha256 label hashes the real values.
@@ -96,7 +113,7 @@ def register(
         "params": {key: "null" if value is None else value for key, value in params["params"].items()}
     }
     saved = bentoml.sklearn.save_model(
-        settings.model_name,
+        tag or settings.model_name,
         pipeline,
         labels={
             "git_revision": git_revision(settings.root),
@@ -117,7 +134,7 @@ def register(
             **({} if mlflow_run_id is None else {"mlflow_run_id": mlflow_run_id}),  # its run (tracking.py)
 {%- endif %}
         },
-        custom_objects={REFERENCE_SAMPLE: reference}
+        custom_objects={REFERENCE_SAMPLE: reference, PLOTS: list(plots)}
         | ({} if conversion.graph is None else {ONNX_GRAPH: conversion.graph}),
     )
     return str(saved.tag)
@@ -171,6 +188,12 @@ def stored_graph(entry: bentoml.Model) -> bytes | None:
     """The version's ONNX graph; None when it has none (see its ``onnx`` metadata for why)."""
     graph = entry.custom_objects.get(ONNX_GRAPH)
     return graph if isinstance(graph, bytes) else None
+
+
+def stored_plots(entry: bentoml.Model) -> list[Plot]:
+    """The version's hold-out plots, the headline first; none for a version registered before plots."""
+    plots = entry.custom_objects.get(PLOTS)
+    return list(plots) if isinstance(plots, list) else []
 
 
 def graph_for(entry: bentoml.Model, runtime: RuntimeChoice) -> bytes | None:

@@ -146,10 +146,17 @@ def train(settings: Settings, contract: Contract) -> str:
         conversion = onnx_graph.build(model, model.frame_matrix(checked_rows))
     if conversion.graph is None:
         log.warning("registered without an ONNX graph (scikit-learn only): %s", conversion.reason)
-    tag = registry.register(
+    tag = registry.new_tag(settings)
+    with progress.phase("train: drawing the hold-out plots"):
+        from .plots import model_plots  # matplotlib: training only, never in the service image
+
+        plots = model_plots(model, parts.test, parts.y_test, tag=tag, seed=settings.training.random_state)
+    registry.register(
         settings,
         contract,
         model.pipeline,
+        tag=tag,
+        plots=plots,
         estimator=estimator_path(settings.training, contract.task),
         metrics=metrics,
         data_sha256=data_sha256,
