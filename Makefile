@@ -1,6 +1,7 @@
 # cookiecutter-mlops: two commands on a fresh machine (Python 3.11+, git, make).
 #   make demo   generate a project with the defaults and run its main job end to end
 #   make test   the template's tests (slow end-to-end ones included; PYTEST_ARGS=--fast skips them)
+#               first installs Debian's chromium for the browser tests where it can (root and apt-get)
 .DEFAULT_GOAL := help
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -12,8 +13,10 @@ UV := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 export UV_COMPILE_BYTECODE := 1
 DEMO_DIR := demo
 PYTEST_ARGS ?=
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes \
+  apt-get install -y -qq --no-install-recommends chromium
 
-.PHONY: help uv install demo test lint bench clean
+.PHONY: help uv install browser demo test lint bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,10 +28,15 @@ uv: ## Install uv with pip if it is missing
 install: uv ## The template's own tools in .venv (cookiecutter, pytest, ruff), from uv.lock
 	$(UV) sync --locked
 
+browser: ## Debian's chromium for the browser tests, with apt-get as root, unless it is there (else they skip)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { $(APT_INSTALL) || { apt-get update -qq && $(APT_INSTALL); }; } >/dev/null; } \
+	  || echo "chromium is not installed (needs root and apt-get): the browser tests will skip" >&2
+
 demo: install ## Generate a project into demo/ and run it: train (gate), predict, build, serve, query, drift, docs, CI rehearsal
 	UV="$(UV)" scripts/demo.sh "$(DEMO_DIR)"
 
-test: install ## Run the template's tests
+test: install browser ## Run the template's tests
 	$(UV) run --locked pytest $(PYTEST_ARGS)
 
 lint: install ## ruff on the template's own code (hooks, tests, scripts)

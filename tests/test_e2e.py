@@ -1,4 +1,7 @@
-"""End to end: bake the defaults, install for real, and run the generated project's own make targets."""
+"""End to end: bake the defaults, install for real, and run the generated project's own make targets.
+
+The default project's docs site and Swagger UI are also opened in headless Chromium (browser.py).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,18 @@ import hashlib
 import html
 import json
 import os
+import secrets
 import shutil
+import signal
+import socket
 import stat
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +29,26 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
+from . import browser
 from .conftest import TEMPLATE
+
+
+def user_env() -> dict[str, str]:
+    """The environment a user's shell has: none of the template's virtualenv."""
+    return {key: value for key, value in os.environ.items() if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+
+
+def uv() -> str:
+    path = shutil.which("uv")
+    assert path, "uv must be installed (it is a dev dependency of the template)"
+    return path
 
 
 def make(project: Path, *targets: str, offline: bool = False) -> str:
     """Run make in the generated project as a user would: its own .venv, not the template's."""
-    env = {key: value for key, value in os.environ.items() if key not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
-    if offline:
-        env["UV_OFFLINE"] = "1"
-    uv = shutil.which("uv")
-    assert uv, "uv must be installed (it is a dev dependency of the template)"
+    env = user_env() | ({"UV_OFFLINE": "1"} if offline else {})
     done = subprocess.run(
-        ["make", f"UV={uv}", *targets], cwd=project, env=env, capture_output=True, text=True, timeout=900
+        ["make", f"UV={uv()}", *targets], cwd=project, env=env, capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, f"make {' '.join(targets)} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
@@ -73,6 +91,48 @@ def assert_model_card(project: Path, tag: str, info: dict[str, Any]) -> None:
     assert (project / "site" / "reference" / "index.html").is_file()  # mkdocstrings rendered the package
 
 
+@contextmanager
+def serving(project: Path, api_key: str, log_dir: Path) -> Iterator[int]:
+    """`make serve` requiring ``api_key``, one worker on a free port; yields the port once /readyz answers 200.
+
+    Stopped with SIGTERM to its process group (make, uv run and BentoML's processes), by its ID.
+    """
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    service = yaml.safe_load((project / "config" / "project.yaml").read_text())["model_name"].replace("_", "-")
+    env = user_env() | {
+        "API_KEY": api_key,
+        "BENTOML_PORT": str(port),
+        "BENTOML_CONFIG_OVERRIDES": json.dumps({"services": {service: {"workers": 1}}}),
+        "PREDICTION_LOG_DIR": str(log_dir / "predictions"),
+    }
+    log = log_dir / "serve.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            ["make", f"UV={uv()}", "serve"], cwd=project, env=env, stdout=output, stderr=output, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not ready(f"http://127.0.0.1:{port}/readyz"):
+            assert process.poll() is None, f"make serve exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"not ready in 120 s:\n{log.read_text()}"
+            time.sleep(0.5)
+        yield port
+    finally:
+        with suppress(ProcessLookupError):  # the group is gone if make serve failed
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 @pytest.fixture(scope="module")
 def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default project, baked and installed (online: this also warms uv's cache)."""
@@ -81,8 +141,9 @@ def installed_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-@pytest.mark.slow
-def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(installed_default: Path) -> None:
+@pytest.fixture(scope="module")
+def documented_default(installed_default: Path) -> Path:
+    """The default project after its CI rehearsal, batch predictions, a drift run and `make docs`."""
     project = installed_default
     rehearse_ci(project)
     make(project, "models", "predict", "export", "edge")
@@ -90,7 +151,18 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
     started = time.perf_counter()
     make(project, "docs")
     print(f"make docs: {time.perf_counter() - started:.1f} s")  # shown with -s; the issue asks for the figure
+    return project
 
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium (`make browser`): first, so the browser tests skip before any bake without it."""
+    return browser.find_chromium()
+
+
+@pytest.mark.slow
+def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(documented_default: Path) -> None:
+    project = documented_default
     version, info = stored_model(project, "breast_cancer_classifier")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True)
     data = project / "data" / "breast_cancer.csv"
@@ -119,6 +191,7 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
     assert "evidently" not in requirements  # monitoring stays out of the service image
     assert "onnxruntime==" in requirements  # the image serves the ONNX graph
     assert "skl2onnx" not in requirements  # the converter is for training only
+    assert "matplotlib" not in requirements  # the plots are drawn at training time only
 
     bentos = project / ".bentoml" / "bentos" / "breast-cancer-classifier"
     bento = bentos / (bentos / "latest").read_text().strip()
@@ -146,6 +219,31 @@ def test_the_default_project_passes_its_ci_rehearsal_then_predicts_and_drifts(in
         ["hadolint", "--failure-threshold", "error", str(dockerfile)], capture_output=True, text=True, check=False
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+@pytest.mark.slow
+def test_the_default_projects_docs_work_offline_in_a_browser(chromium: str, documented_default: Path) -> None:
+    contract = yaml.safe_load((documented_default / "config" / "contract.yaml").read_text())
+    features = [feature["name"] for feature in contract["features"]]
+    # the last feature: the first ones (mean_radius) are quoted on other pages too
+    browser.check_docs_site(chromium, documented_default, feature=features[-1], min_charts=len(features))
+
+
+@pytest.mark.slow
+def test_the_default_projects_swagger_ui_tries_predict_with_the_api_key(
+    chromium: str, documented_default: Path, tmp_path: Path
+) -> None:
+    project = documented_default
+    example = subprocess.run(  # a record of the model's reference sample, true to the contract
+        [str(project / ".venv" / "bin" / "breast_cancer_classifier"), "example"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    api_key = secrets.token_urlsafe(16)
+    with serving(project, api_key, tmp_path) as port:
+        browser.check_swagger_ui(chromium, port, api_key, json.loads(example.stdout))
 
 
 @pytest.mark.slow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import logging
 import re
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from _bentoml_impl.server import app as bentoml_app  # type: ignore[import-untyped]
 from _bentoml_sdk.io_models import ensure_io_descriptor
+from bentoml._internal import server as bentoml_server
 from pydantic import ValidationError
 from starlette.testclient import TestClient
 
@@ -155,11 +157,19 @@ def test_upstream_swagger_ui_loads_google_tag_manager(asgi_app: Any) -> None:
     assert "googletagmanager.com" in Path(page.path).read_text()  # if this fails, BentoML dropped it: drop the patch
 
 
+def test_upstream_swagger_ui_keeps_the_online_validator(asgi_app: Any) -> None:
+    page = Path(asyncio.run(upstream_patches.UPSTREAM_INDEX_PAGE(factory_of(asgi_app), None)).path).read_text()
+    assert upstream_patches.UPSTREAM_INITIALIZER.search(page)  # if this fails, BentoML changed its page: revisit
+    initializer = Path(bentoml_server.__file__).parent / "static_content" / "swagger-initializer.js"
+    assert "validatorUrl" not in initializer.read_text()  # Swagger UI's default then: validator.swagger.io
+
+
 def test_the_patched_swagger_ui_loads_only_its_own_files(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assert "swagger-ui" in page.text
     assert "googletagmanager" not in page.text
+    assert "validatorUrl: null" in page.text
     sources = re.findall(r"""<(?:script|iframe|img|link)[^>]*(?:src|href)=["']([^"']+)""", page.text)
     assert sources  # the page's own scripts and styles
     assert all(source.startswith("./") for source in sources), sources
@@ -185,6 +195,15 @@ def test_upstream_openapi_misdescribes_the_service(asgi_app: Any) -> None:
     assert set(operation["responses"]) == {"200", "400", "404", "500"}
     assert spec["components"]["schemas"]["InvalidArgument"]["properties"]["detail"]["type"] == "string"
     assert "securitySchemes" not in spec["components"]
+    assert "](https://img.shields.io/" in spec["info"]["description"]  # a badge image the Swagger UI fetches
+
+
+def test_the_schema_is_introduced_by_the_service_docstring(client: TestClient, asgi_app: Any) -> None:
+    service = factory_of(asgi_app).service
+    info = client.get("/docs.json").json()["info"]
+    assert set(info) == {"title", "version", "description"}  # no BentoML contact either
+    assert info["title"] == service.name
+    assert info["description"] == f"# {service.name}\n\n{inspect.cleandoc(service.inner.__doc__)}"
 
 
 def test_without_a_key_the_schema_asks_for_none(asgi_app: Any) -> None:

@@ -4,12 +4,15 @@ BentoML 1.4 builds it from the API types alone: every endpoint lists 400, 404 an
 ``detail`` string (the 400 body holds a list), the request body is optional, and nothing says a key
 is needed or that 401, 413, 415 and 429 exist. Clients generated from it, and schemathesis, then
 disagree with the service. The corrections follow the service's own ``HttpGuard`` options, so the
-schema names the key only when one is set. tests/test_upstream_patches.py fails once BentoML's
-schema changes, so this can be revisited.
+schema names the key only when one is set. Its introduction is BentoML's README, whose five badge
+images the Swagger UI fetches from other hosts (shields.io, readthedocs.org, badgen.net) in every
+reader's browser: the service's docstring replaces it. tests/test_upstream_patches.py fails once
+BentoML's schema changes, so this can be revisited.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -114,9 +117,19 @@ def guard_options(service: Any) -> dict[str, Any]:
     raise LookupError(f"{service.name} has no HttpGuard middleware")
 
 
+def own_info(upstream: dict[str, Any], doc: str | None) -> dict[str, Any]:
+    """BentoML's ``info`` introduced by ``doc``, not by its README (badge images, its community) and contact.
+
+    The title heads the description, as in the README: BentoML's stylesheet hides Swagger UI's own.
+    """
+    description = f"# {upstream['title']}\n\n{inspect.cleandoc(doc or '')}"
+    return {"title": upstream["title"], "version": upstream["version"], "description": description}
+
+
 def service_spec(service: Any) -> dict[str, Any]:
-    """The corrected schema of ``service``."""
+    """The corrected schema of ``service``, introduced by the service class's docstring."""
     as_served = json.loads(json.dumps(service.openapi_spec.asdict()))  # as JSON has it: status codes as strings
+    as_served["info"] = own_info(as_served["info"], service.inner.__doc__)
     return corrected(as_served, guard_options(service))
 
 

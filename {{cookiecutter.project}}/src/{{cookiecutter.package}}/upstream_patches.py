@@ -13,7 +13,9 @@ onnx_graph.py when it converts.
    ``input_value`` (request data), and lists every problem in the answer: 1,000 empty records made
    a 3.9 MB answer and 90,000 log lines. Here a refused request logs one line, without values, and
    its answer lists at most ``MAX_LISTED_ERRORS`` problems with their total count.
-3. BentoML's Swagger UI page loads Google Tag Manager; it is served here without it.
+3. BentoML's Swagger UI page loads Google Tag Manager, and leaves Swagger UI's online validator on
+   (the schema's address sent to validator.swagger.io from any host but localhost); it is served
+   here without either.
 4. BentoML names the service in a ``Server`` header on every API answer
    (``BentoML Service/<name>``), telling a scanner what runs; the header is dropped.
 5. A list answer (``predict_batch``'s) is serialized by ``IORootModel.model_dump_json`` as
@@ -61,6 +63,22 @@ UI_FOLDER = Path(bentoml_app.__file__).parent
 TAG_MANAGER = re.compile(
     r"<!-- Google Tag Manager(?: \(noscript\))? -->.*?<!-- End Google Tag Manager(?: \(noscript\))? -->", re.DOTALL
 )
+UPSTREAM_INITIALIZER = re.compile(r'<script src="\./static_content/swagger-initializer\.js"[^>]*>\s*</script>')
+# BentoML's swagger-initializer.js, with validatorUrl off: at its default, on any host but localhost,
+# Swagger UI sends the schema's address to validator.swagger.io and shows the badge it answers.
+INITIALIZER = """<script>
+window.onload = () => {
+  window.ui = SwaggerUIBundle({
+    url: "./docs.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+    layout: "StandaloneLayout",
+  });
+};
+</script>"""
 
 
 @functools.cache
@@ -124,8 +142,9 @@ async def _api_endpoint(self: Any, name: str, request: Request) -> Response:
 
 @functools.cache
 def swagger_page(filename: str) -> str:
-    """BentoML's UI page without its Google Tag Manager script and iframe."""
-    return TAG_MANAGER.sub("", (UI_FOLDER / filename).read_text(encoding="utf-8"))
+    """BentoML's UI page without its Google Tag Manager script and iframe, nor Swagger UI's online validator."""
+    page = TAG_MANAGER.sub("", (UI_FOLDER / filename).read_text(encoding="utf-8"))
+    return UPSTREAM_INITIALIZER.sub(INITIALIZER, page)
 
 
 async def _index_page(self: Any, _: Request) -> Response:
