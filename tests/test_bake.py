@@ -81,6 +81,7 @@ def expected_files(config: dict[str, Any], package: str) -> set[str]:
         "benchmarks/batch.py",
         ".pre-commit-config.yaml", ".github/dependabot.yml",
         ".github/actions/setup/action.yml", ".github/actions/image/action.yml",
+        ".github/scripts/with-store-credentials.sh",
         ".github/workflows/ci.yml", ".github/workflows/release.yml", ".github/workflows/monitor.yml",
         ".github/workflows/docs.yml", ".github/workflows/retrain.yml", "mkdocs.yml", "CHANGELOG.md",
         "tests/schemas/servicemonitor.v1.json", "tests/schemas/prometheusrule.v1.json",
