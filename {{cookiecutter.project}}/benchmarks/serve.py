@@ -3,13 +3,13 @@
 Four servers, one after the other, each with the service's worker count on loopback: the service
 answering from the version's ONNX graph (when it has one), the same with its prediction log shipped
 to a local S3 server (moto, niced; files rotated every 2 s, so uploads run under the load; these two
-are up together and each load runs on them in A B B A order, averaged), the service on
-the scikit-learn pipeline, and the FastAPI server a user would write by hand (scikit-learn). wrk
-sends single records at 1, 8, 32 and 64 concurrent connections and batches of 128 records at 8
-connections.
+are up together, each load runs on them in rounds of A B B A, and the two are compared round by
+round, in req/s and in the service's CPU time per request), the service on the scikit-learn
+pipeline, and the FastAPI server a user would write by hand (scikit-learn). wrk sends single
+records at 1, 8, 32 and 64 concurrent connections and batches of 128 records at 8 connections.
 Also prints the model's own in-process time for 1 and 128 rows on each runtime, the floor for any
 server. Needs `wrk` (Debian: apt-get install wrk). Bounded: every run lasts BENCH_SECONDS
-(default 8) and only targets 127.0.0.1.
+(default 8), after a short warm-up of each server, and only targets 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pyarrow.fs
 import yaml
 
@@ -39,6 +41,8 @@ from {{ cookiecutter.package }}.settings import CONFIG_ENV, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+ROUNDS = 3  # of the two servers compared side by side
+WARM_UP_SECONDS = 4  # each server's, before it is measured: two rotations of the shipped log
 CONNECTIONS = (1, 8, 32, 64)
 BATCH_ROWS, BATCH_CONNECTIONS = 128, 8
 RUNS = [*(f"single c={c}" for c in CONNECTIONS), f"batch {BATCH_ROWS} c={BATCH_CONNECTIONS}"]
@@ -88,11 +92,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def wrk(url: str, connections: int, body: Path, script: Path) -> dict[str, float]:
+def wrk(url: str, connections: int, body: Path, script: Path, seconds: int = SECONDS) -> dict[str, float]:
     """One bounded wrk run: req/s, p50 and p99 in ms, and failed requests."""
     threads = min(2, connections)
     done = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{SECONDS}s", "--latency", "-s", str(script), url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
         env=os.environ | {"BODY_FILE": str(body)},
         capture_output=True,
         text=True,
@@ -193,19 +197,21 @@ def main() -> None:
     servers["fastapi"] = lambda port: ([*uvicorn, "--port", str(port), "--log-level", "warning"], env, "/docs")
     local, remote = runtimes[0], f"{runtimes[0]}+s3"
     with s3_store(scratch) as (remote_env, shipped):
-        results = load({local: servers[local], remote: service(local, remote_env)}, scratch)
+        slices = load({local: servers[local], remote: service(local, remote_env)}, scratch)
         objects = shipped()
     for name, spec in servers.items():
         if name != local:
-            results |= load({name: spec}, scratch)
-    results = {name: results[name] for name in (local, remote, *servers) if name in results}
+            slices |= load({name: spec}, scratch)
+    results = {name: {run: mean(slices[name][run]) for run in RUNS} for name in (local, remote, *servers)}
     report(results, runtimes, workers)
-    print(
-        f"remote log / local log on {local}: "
-        + ", ".join(f"{results[remote][run]['rps'] / results[local][run]['rps']:.3f} ({run})" for run in RUNS)
-        + f" req/s ratio; {sum(r['errors'] for r in results[remote].values()):.0f} errors; "
-        + f"{objects} log objects shipped to S3 (moto)"
-    )
+    for key, what in (("rps", "req/s"), ("cpu ms", "service CPU per request")):
+        ratios = {run: paired_ratio(slices[remote][run], slices[local][run], key) for run in RUNS}
+        print(
+            f"remote log / local log on {local}, {what} (median of {ROUNDS} A B B A rounds, lowest-highest): "
+            + ", ".join(f"{m:.3f} ({low:.3f}-{high:.3f}) at {run}" for run, (m, low, high) in ratios.items())
+        )
+    errors = sum(r["errors"] for r in results[remote].values())
+    print(f"remote log: {errors:.0f} errors; {objects} log objects shipped to S3 (moto)")
     models = {runtime: model if runtime == model.runtime else model.with_graph(None) for runtime in runtimes}
     floor = model_floor(models, rows)
     print(
@@ -219,18 +225,37 @@ def main() -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_load(base: str, run: str, scratch: Path) -> dict[str, float]:
-    """One of RUNS against the server at ``base``."""
+def service_cpu_s(process: subprocess.Popen[bytes]) -> float:
+    """CPU seconds used so far by a server and its workers (the store's server is not one of them)."""
+    tree = psutil.Process(process.pid)
+    total = 0.0
+    for member in [tree, *tree.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def run_load(process: subprocess.Popen[bytes], base: str, run: str, scratch: Path, seconds: int) -> dict[str, float]:
+    """One of RUNS against the server at ``base``, with the server's CPU milliseconds per request."""
+    before = service_cpu_s(process)
     if run.startswith("single"):
-        return wrk(f"{base}/predict", int(run.rsplit("=", 1)[1]), scratch / "one.json", scratch / "post.lua")
-    batch = wrk(f"{base}/predict_batch", BATCH_CONNECTIONS, scratch / "batch.json", scratch / "post.lua")
-    return batch | {"rows/s": batch["rps"] * BATCH_ROWS}
+        result = wrk(f"{base}/predict", int(run.rsplit("=", 1)[1]), scratch / "one.json", scratch / "post.lua", seconds)
+    else:
+        result = wrk(f"{base}/predict_batch", BATCH_CONNECTIONS, scratch / "batch.json", scratch / "post.lua", seconds)
+        result["rows/s"] = result["rps"] * BATCH_ROWS
+    result["cpu ms"] = (service_cpu_s(process) - before) * 1000 / max(result["rps"] * seconds, 1)
+    return result
 
 
-def load(specs: dict[str, Spec], scratch: Path) -> dict[str, dict[str, dict[str, float]]]:
-    """Start these servers together and run every load on each; two servers run A B B A, averaged.
+def load(specs: dict[str, Spec], scratch: Path) -> dict[str, dict[str, list[dict[str, float]]]]:
+    """Start these servers together and run every load on each: the slices of each run, per server.
 
-    Side by side, an idle server costs nothing, and what else the machine does weighs on both alike.
+    Two servers run ROUNDS rounds of A B B A, each slice half a run: side by side, an idle server
+    costs nothing, and what else the machine does weighs on both alike; round by round, a change
+    of the machine's load mid-run falls on one round, not on one server.
     """
     processes: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
     try:
@@ -239,28 +264,45 @@ def load(specs: dict[str, Spec], scratch: Path) -> dict[str, dict[str, dict[str,
             command, server_env, probe = spec(port)
             base = f"http://127.0.0.1:{port}"
             processes[name] = (start(command, server_env, base + probe, scratch / f"{name}.log"), base)
-        results: dict[str, dict[str, dict[str, float]]] = {name: {} for name in specs}
+        for _, base in processes.values():  # not measured: lazy imports, and the store's first upload
+            wrk(f"{base}/predict", BATCH_CONNECTIONS, scratch / "one.json", scratch / "post.lua", WARM_UP_SECONDS)
+        paired = len(specs) > 1
+        order = [*specs, *reversed(specs)] * ROUNDS if paired else list(specs)
+        seconds = max(2, SECONDS // 2) if paired else SECONDS
+        slices: dict[str, dict[str, list[dict[str, float]]]] = {name: {run: [] for run in RUNS} for name in specs}
         for run in RUNS:
-            measured: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
-            for name in [*specs, *reversed(specs)] if len(specs) > 1 else specs:
-                measured[name].append(run_load(processes[name][1], run, scratch))
-            for name, repeats in measured.items():
-                results[name][run] = {key: sum(r[key] for r in repeats) / len(repeats) for key in repeats[0]}
+            for name in order:
+                slices[name][run].append(run_load(*processes[name], run, scratch, seconds))
     finally:
         for process, _ in processes.values():
             stop(process)
-    return results
+    return slices
+
+
+def mean(slices: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure averaged over a run's slices."""
+    return {key: statistics.fmean(s[key] for s in slices) for key in slices[0]}
+
+
+def paired_ratio(ours: list[dict[str, float]], base: list[dict[str, float]], key: str) -> tuple[float, float, float]:
+    """Median, lowest and highest of the rounds' ratios of ``key`` (two slices of each server a round)."""
+    rounds = [
+        sum(s[key] for s in ours[i : i + 2]) / sum(s[key] for s in base[i : i + 2]) for i in range(0, len(base), 2)
+    ]
+    return statistics.median(rounds), min(rounds), max(rounds)
 
 
 def report(results: dict[str, dict[str, dict[str, float]]], runtimes: list[str], workers: int) -> None:
     """The table, and each runtime against the FastAPI baseline."""
-    print(f"\n{workers} workers each, {SECONDS} s per run, {os.cpu_count()} cores (wrk shares them)\n")
-    print(f"{'run':<18}{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'rows/s':>10}")
+    print(f"\n{workers} workers each, {SECONDS} s per run, {os.cpu_count()} cores (wrk shares them)")
+    print("CPU ms: the server's CPU time per request (its processes, not wrk's nor the store's)\n")
+    print(f"{'run':<18}{'server':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms':>8}{'rows/s':>10}")
     for run in results["fastapi"]:
         for name in results:
             r = results[name][run]
             rows_s = f"{r['rows/s']:>10.0f}" if "rows/s" in r else ""
-            print(f"{run:<18}{name:<10}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.1f}{r['errors']:>8.0f}{rows_s}")
+            figures = f"{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.1f}{r['errors']:>8.0f}{r['cpu ms']:>8.2f}"
+            print(f"{run:<18}{name:<10}{figures}{rows_s}")
     baseline = results["fastapi"]
     batches = f"batch {BATCH_ROWS} c={BATCH_CONNECTIONS}"
     print()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psutil  # type: ignore[import-untyped]  # BentoML's dependency, without types
+import psutil
 import pytest
 
 from {{ cookiecutter.package }}.contract import Contract
