@@ -36,8 +36,12 @@ CONVERTING = {"classification": "sklearn.linear_model:LogisticRegression", "regr
 RULE_SEED = 20261201  # the feature -> target rule is the same for every sample, whatever its seed
 
 
-def settings_in(folder: Path, **changes: object) -> Settings:
-    """The project's own settings, with data and reports moved into ``folder``."""
+def settings_in(folder: Path, *, plots: bool = False, **changes: object) -> Settings:
+    """The project's own settings, with data and reports moved into ``folder``.
+
+    Training draws no plots unless ``plots``: most tests only read the model, and the tests of the
+    plots (and the CI rehearsal of the template) train with them.
+    """
     base = load_settings(ROOT / "config" / "project.yaml")
     update: dict[str, object] = {
         "contract": ROOT / "config" / "contract.yaml",
@@ -45,7 +49,8 @@ def settings_in(folder: Path, **changes: object) -> Settings:
         "reports_dir": folder / "reports",
         "drift": base.drift.model_copy(update={"reports_dir": folder / "reports" / "drift"}),
     }
-    return base.model_copy(update=update | changes)
+    settings = base.model_copy(update=update | changes)
+    return settings.model_copy(update={"training": settings.training.model_copy(update={"plots": plots})})
 
 
 def span(low: float | None, high: float | None) -> tuple[float, float]:
@@ -165,12 +170,13 @@ def train_on(
     reference_rows: int = 1000,
     objectives: Objectives | None = None,
     estimator: str | None = None,
+    plots: bool = False,
 ) -> tuple[Settings, str]:
     """A model of ``contract`` trained on its synthetic rows, in ``folder`` and under its own model name.
 
     It is fitted with ``estimator`` (default: the default estimator of the contract's task, as the
-    project's estimator may not suit the contract's task) and default training settings, gated by
-    ``objectives`` (default: ``passing_objectives``).
+    project's estimator may not suit the contract's task) and default training settings (no plots
+    unless ``plots``), gated by ``objectives`` (default: ``passing_objectives``).
     """
     from {{ cookiecutter.package }}.data import write_table
     from {{ cookiecutter.package }}.settings import TrainingSettings
@@ -181,6 +187,7 @@ def train_on(
         model_name=model_name,
         objectives=objectives or passing_objectives(contract),
         training=TrainingSettings(reference_rows=reference_rows, estimator=estimator),
+        plots=plots,
     )
     write_table(synthetic_frame(contract, rows, seed), settings.data_path)
     return settings, train(settings, contract)

@@ -26,8 +26,8 @@ def project(tmp_path: Path) -> Path:
 
 def two_versions(folder: Path, project: Path) -> tuple[Settings, str, str]:
     """Settings rooted in ``project`` and two versions of one model, trained on different samples."""
-    settings, first = train_on(folder / "first", MULTICLASS, model_name="card-plots", seed=0)
-    _, second = train_on(folder / "second", MULTICLASS, model_name="card-plots", seed=1)
+    settings, first = train_on(folder / "first", MULTICLASS, model_name="card-plots", seed=0, plots=True)
+    _, second = train_on(folder / "second", MULTICLASS, model_name="card-plots", seed=1, plots=True)
     return settings.model_copy(update={"root": project}), first, second
 
 
@@ -59,7 +59,7 @@ def test_the_card_and_home_page_show_the_plots_of_their_own_version(tmp_path: Pa
 
 
 def test_a_version_without_plots_says_so_and_leaves_no_picture(tmp_path: Path, project: Path) -> None:
-    trained, first = train_on(tmp_path, MULTICLASS, model_name="card-without-plots")
+    trained, first = train_on(tmp_path, MULTICLASS, model_name="card-without-plots", plots=True)
     settings = trained.model_copy(update={"root": project})
     docs_pages.write_pages(settings, MULTICLASS, first)  # the plots of the version before
     model = registry.load(settings, first)

@@ -84,6 +84,7 @@ def test_the_same_seed_draws_the_same_bytes_and_every_picture_names_its_version(
         assert TAG not in of_other["svg"]
 
 
+@pytest.mark.slow  # three models drawn on 20,000 rows each
 def test_pictures_stay_small_on_a_large_hold_out_set(
     mixed_model: Model, multiclass_model: tuple[Settings, str], regression_model: tuple[Settings, str]
 ) -> None:

@@ -184,7 +184,7 @@ def test_a_short_phase_prints_nothing_in_a_pipe(capsys: pytest.CaptureFixture[st
 def test_training_says_each_phase_in_a_log(
     tmp_path: Path, contract: Contract, frame: pd.DataFrame, every_advance: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = settings_in(tmp_path, objectives=passing_objectives(contract))
+    settings = settings_in(tmp_path, plots=True, objectives=passing_objectives(contract))
     write_table(frame, settings.data_path)
     train(settings, contract)
     phases = [line.rsplit(": ", 1)[0] for line in capsys.readouterr().err.splitlines() if line.startswith("train: ")]

@@ -116,7 +116,7 @@ def test_a_version_keeps_the_contract_it_was_trained_under(tmp_path: Path) -> No
 
 
 def test_the_plots_are_stored_with_their_version_and_travel_with_its_export(tmp_path: Path) -> None:
-    settings, tag = train_on(tmp_path, MIXED, model_name="plots-export-test", rows=120)
+    settings, tag = train_on(tmp_path, MIXED, model_name="plots-export-test", rows=120, plots=True)
     plots = registry.stored_plots(registry.get_model(settings, tag))
     assert plots[0]["file"] == "roc.svg"
     assert all(f"<dc:identifier>{tag}</dc:identifier>" in plot["svg"] for plot in plots)

@@ -34,7 +34,10 @@ def image(file: str, alt: str) -> str:
 def plots_section(plots: Sequence[Plot]) -> str:
     """The card's plots of the hold-out set, or why the version has none."""
     if not plots:
-        return "No plots are stored with this version (it was registered before training drew them).\n"
+        return (
+            "No plots are stored with this version (trained with `training.plots: false`, "
+            "or before training drew them).\n"
+        )
     return "\n".join(image(plot["file"], plot["alt"]) + "\n" for plot in plots)
 
 

@@ -269,6 +269,7 @@ class TrainingSettings(_Strict):
     test_size: float = Field(default=0.2, gt=0, lt=1)
     random_state: int = 42
     reference_rows: int = Field(default=1000, ge=1)
+    plots: bool = True  # draw the hold-out plots stored with each version (permutation importance included)
     # "module:Class" of a scikit-learn compatible estimator; unset: HistGradientBoosting of the task's kind.
     estimator: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     params: dict[str, Any] = Field(default_factory=dict)

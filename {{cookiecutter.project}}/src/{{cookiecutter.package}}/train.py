@@ -7,6 +7,7 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
@@ -20,6 +21,9 @@ from .estimator import build_pipeline, estimator_path, make_estimator
 from .evaluation import GateResult, check_objectives, score
 from .model import Model
 from .settings import Limit, Settings, TrainingSettings
+
+if TYPE_CHECKING:
+    from .plots import Plot
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +151,12 @@ def train(settings: Settings, contract: Contract) -> str:
     if conversion.graph is None:
         log.warning("registered without an ONNX graph (scikit-learn only): %s", conversion.reason)
     tag = registry.new_tag(settings)
-    with progress.phase("train: drawing the hold-out plots"):
-        from .plots import model_plots  # matplotlib: training only, never in the service image
+    plots: list[Plot] = []
+    if settings.training.plots:
+        with progress.phase("train: drawing the hold-out plots"):
+            from .plots import model_plots  # matplotlib: training only, never in the service image
 
-        plots = model_plots(model, parts.test, parts.y_test, tag=tag, seed=settings.training.random_state)
+            plots = model_plots(model, parts.test, parts.y_test, tag=tag, seed=settings.training.random_state)
     registry.register(
         settings,
         contract,
