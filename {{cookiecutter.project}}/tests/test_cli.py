@@ -31,8 +31,12 @@ from .support import MIXED, PROJECT_CONTRACT, ROOT, passing_objectives, syntheti
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of the project's config in a fresh folder: the CLI sees a brand-new project."""
+    """A copy of the project's config in a fresh folder: the CLI sees a brand-new project.
+
+    Its training draws no plots (their tests are test_plots.py's), but in the whole flow.
+    """
     shutil.copytree(ROOT / "config", tmp_path / "config")
+    configure(tmp_path, lambda raw: raw["training"].update(plots=False))
     return tmp_path
 
 
@@ -122,6 +126,7 @@ def test_the_whole_flow_exits_zero_and_records_a_dirty_revision(project: Path, c
 
     def change(raw: dict[str, Any]) -> None:  # a model name no other test registers in the shared store
         raw["model_name"] = "whole-flow"
+        raw["training"]["plots"] = True  # as shipped
         gate_on(passing_objectives(contract))(raw)
 
     raw = configure(project, change)  # a tracked file changed: the revision is dirty
@@ -274,7 +279,7 @@ def test_drift_exits_zero_one_or_two(project: Path, monkeypatch: pytest.MonkeyPa
         gate_on(passing_objectives(MIXED))(raw)
         raw["model_name"] = "drift-cli"
         raw["objectives"]["max_drift_share"] = 0.3
-        raw["training"] = {"test_size": 0.2}  # the shipped estimator may be of the other task
+        raw["training"] = {"test_size": 0.2, "plots": False}  # the shipped estimator may be of the other task
 
     raw = configure(project, change)
     data = write_data(project, raw, synthetic_frame(MIXED, 600))

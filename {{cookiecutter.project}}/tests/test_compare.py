@@ -37,7 +37,7 @@ class Models:
         self.bad = self.fit(rows=600, learnable=False)
 
     def fit(self, *, rows: int, learnable: bool) -> str:
-        training = TrainingSettings(estimator=FAST[self.contract.task], params={})
+        training = TrainingSettings(estimator=FAST[self.contract.task], params={}, plots=False)
         lax = Objectives(min_r2=-1e9) if self.contract.task == "regression" else Objectives(min_roc_auc=0)
         settings = self.settings.model_copy(update={"training": training, "objectives": lax})
         write_table(synthetic_frame(self.contract, rows, seed=0, learnable=learnable), settings.data_path)

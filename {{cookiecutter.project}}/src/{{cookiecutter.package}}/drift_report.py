@@ -10,32 +10,40 @@ labels, classification or regression quality tested against the objectives.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
-from evidently.core.report import Snapshot
-from evidently.metrics import (
-    MAE,
-    RMSE,
-    Accuracy,
-    DriftedColumnsCount,
-    F1Score,
-    MissingValueCount,
-    OutListValueCount,
-    OutRangeValueCount,
-    Precision,
-    R2Score,
-    Recall,
-    RocAuc,
-    ValueDrift,
-)
-from evidently.tests import eq, gte, lte
 
 from .contract import Contract, NumericFeature
 from .model import PREDICTION
 from .settings import Limit
+
+with warnings.catch_warnings():
+    # Evidently 0.7's descriptors/text_match.py holds an invalid escape sequence (in a docstring): the first
+    # import after `make install` compiles it, and that warns (a SyntaxWarning from Python 3.12).
+    # tests/test_upstream_patches.py fails once upstream fixes it, so this filter can go.
+    warnings.filterwarnings("ignore", "invalid escape sequence", SyntaxWarning)
+    warnings.filterwarnings("ignore", "invalid escape sequence", DeprecationWarning)  # Python 3.11's category
+    from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
+    from evidently.core.report import Snapshot
+    from evidently.metrics import (
+        MAE,
+        RMSE,
+        Accuracy,
+        DriftedColumnsCount,
+        F1Score,
+        MissingValueCount,
+        OutListValueCount,
+        OutRangeValueCount,
+        Precision,
+        R2Score,
+        Recall,
+        RocAuc,
+        ValueDrift,
+    )
+    from evidently.tests import eq, gte, lte
 
 QUALITY_METRICS = {
     "accuracy": Accuracy,

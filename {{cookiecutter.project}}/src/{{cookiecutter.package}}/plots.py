@@ -16,7 +16,7 @@ import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -133,62 +133,79 @@ def _one_vs_rest(model: Model, truth: np.ndarray, probabilities: np.ndarray) -> 
     ]
 
 
-def roc_plot(model: Model, truth: np.ndarray, probabilities: np.ndarray, tag: str) -> Plot:
-    """ROC curve of the positive class, or one per class (one vs the rest), with its AUC."""
-    curves = _one_vs_rest(model, truth, probabilities)
-    title = f"ROC on the hold-out set ({_classes_note(model, len(curves))})"
+CurveDrawer = Callable[["Axes", str, np.ndarray, np.ndarray], None]  # axes, legend label, is the class, probability
+
+
+def _curves_plot(
+    file: str,
+    title: str,
+    tag: str,
+    curves: list[Curve],
+    draw_curve: CurveDrawer,
+    *,
+    reference: str | None,
+    labels: tuple[str, str],
+    legend: Literal["lower right", "lower left", "upper left"],
+) -> Plot:
+    """A unit square with a curve per class drawn by ``draw_curve``, below a dashed ``reference`` diagonal."""
 
     def draw(figure: Figure) -> None:
         axes = figure.add_subplot()
-        axes.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=0.8, label="chance")
+        if reference is not None:
+            axes.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=0.8, label=reference)
         for label, actual, score in curves:
-            fpr, tpr, _ = roc_curve(actual, score)
-            axes.plot(*_thin(fpr, tpr), label=f"{label} (AUC {roc_auc_score(actual, score):.3f})")
+            draw_curve(axes, label, actual, score)
         if not curves:
             _no_curve(axes, "the hold-out set holds a single class: no curve")
-        axes.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(0, 1), ylim=(0, 1.02))
-        axes.legend(loc="lower right")
+        axes.set(xlabel=labels[0], ylabel=labels[1], xlim=(0, 1), ylim=(0, 1.02))
+        if curves or reference is not None:
+            axes.legend(loc=legend)
 
-    return Plot(file="roc.svg", alt=title, svg=render(title, tag, (5.0, 4.2), draw))
+    return Plot(file=file, alt=title, svg=render(title, tag, (5.0, 4.2), draw))
+
+
+def roc_plot(model: Model, truth: np.ndarray, probabilities: np.ndarray, tag: str) -> Plot:
+    """ROC curve of the positive class, or one per class (one vs the rest), with its AUC."""
+    curves = _one_vs_rest(model, truth, probabilities)
+
+    def curve(axes: Axes, label: str, actual: np.ndarray, score: np.ndarray) -> None:
+        fpr, tpr, _ = roc_curve(actual, score)
+        axes.plot(*_thin(fpr, tpr), label=f"{label} (AUC {roc_auc_score(actual, score):.3f})")
+
+    title = f"ROC on the hold-out set ({_classes_note(model, len(curves))})"
+    labels = ("false positive rate", "true positive rate")
+    return _curves_plot("roc.svg", title, tag, curves, curve, reference="chance", labels=labels, legend="lower right")
 
 
 def precision_recall_plot(model: Model, truth: np.ndarray, probabilities: np.ndarray, tag: str) -> Plot:
     """Precision against recall of the positive class, or of each class, with its average precision."""
     curves = _one_vs_rest(model, truth, probabilities)
+
+    def curve(axes: Axes, label: str, actual: np.ndarray, score: np.ndarray) -> None:
+        precision, recall, _ = precision_recall_curve(actual, score, drop_intermediate=True)
+        average = average_precision_score(actual, score)
+        axes.plot(*_thin(recall, precision), drawstyle="steps-post", label=f"{label} (AP {average:.3f})")
+
     title = f"Precision and recall on the hold-out set ({_classes_note(model, len(curves))})"
-
-    def draw(figure: Figure) -> None:
-        axes = figure.add_subplot()
-        for label, actual, score in curves:
-            precision, recall, _ = precision_recall_curve(actual, score, drop_intermediate=True)
-            average = average_precision_score(actual, score)
-            axes.plot(*_thin(recall, precision), drawstyle="steps-post", label=f"{label} (AP {average:.3f})")
-        if not curves:
-            _no_curve(axes, "the hold-out set holds a single class: no curve")
-        axes.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02))
-        if curves:
-            axes.legend(loc="lower left")
-
-    return Plot(file="precision-recall.svg", alt=title, svg=render(title, tag, (5.0, 4.2), draw))
+    labels = ("recall", "precision")
+    return _curves_plot(
+        "precision-recall.svg", title, tag, curves, curve, reference=None, labels=labels, legend="lower left"
+    )
 
 
 def calibration_plot(model: Model, truth: np.ndarray, probabilities: np.ndarray, tag: str) -> Plot:
     """Observed share of a class against its predicted probability, in ten equal bins."""
     curves = _one_vs_rest(model, truth, probabilities)
+
+    def curve(axes: Axes, label: str, actual: np.ndarray, score: np.ndarray) -> None:
+        observed, predicted = calibration_curve(actual, score, n_bins=10, strategy="uniform")
+        axes.plot(predicted, observed, marker="o", markersize=3, label=label)
+
     title = f"Calibration on the hold-out set ({_classes_note(model, len(curves))})"
-
-    def draw(figure: Figure) -> None:
-        axes = figure.add_subplot()
-        axes.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=0.8, label="perfectly calibrated")
-        for label, actual, score in curves:
-            observed, predicted = calibration_curve(actual, score, n_bins=10, strategy="uniform")
-            axes.plot(predicted, observed, marker="o", markersize=3, label=label)
-        if not curves:
-            _no_curve(axes, "the hold-out set holds a single class: no curve")
-        axes.set(xlabel="predicted probability", ylabel="observed share", xlim=(0, 1), ylim=(0, 1.02))
-        axes.legend(loc="upper left")
-
-    return Plot(file="calibration.svg", alt=title, svg=render(title, tag, (5.0, 4.2), draw))
+    labels, reference = ("predicted probability", "observed share"), "perfectly calibrated"
+    return _curves_plot(
+        "calibration.svg", title, tag, curves, curve, reference=reference, labels=labels, legend="upper left"
+    )
 
 
 def confusion_plot(model: Model, truth: np.ndarray, predicted: Sequence[Any], tag: str) -> Plot:
