@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes \
   apt-get install -y -qq --no-install-recommends chromium
 
-.PHONY: help uv install browser demo test lint bench clean
+.PHONY: help uv install browser demo test lint lock bench clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,9 @@ test: install browser ## Run the template's tests
 lint: install ## ruff on the template's own code (hooks, tests, scripts)
 	$(UV) run --locked ruff check hooks tests scripts
 	$(UV) run --locked ruff format --check hooks tests scripts
+
+lock: install ## Re-lock the generated project's dependencies, its uv.lock (UPGRADE=1: the newest versions)
+	UV="$(UV)" UPGRADE="$(UPGRADE)" $(UV) run --locked python scripts/lock.py
 
 bench: install ## Print timings: generate-to-green and the whole demo (warm package cache)
 	UV="$(UV)" $(UV) run --locked python scripts/benchmark.py

@@ -72,7 +72,7 @@ UNRENDERED_IN_GITHUB = re.compile(r"(?<!\$)\{\{(?!(version|major|minor|patch)\}\
 
 def expected_files(config: dict[str, Any], package: str) -> set[str]:
     files = {
-        ".gitignore", ".python-version", "Makefile", "README.md", "pyproject.toml",
+        ".gitignore", ".python-version", "Makefile", "README.md", "pyproject.toml", "uv.lock",
         "config/contract.yaml", "config/project.yaml", "data/README.md",
         f"src/{package}/py.typed",
         *(f"src/{package}/{module}.py" for module in MODULES),
@@ -115,6 +115,13 @@ def test_the_file_tree_is_exact(baked: tuple[Path, dict[str, Any]], config: dict
     root, context = baked
     assert project_files(root) == expected_files(config, context["package"])
     assert (root / ".git").is_dir() is config["init_git"]
+
+
+def test_the_lock_s_own_package_is_the_project(baked: tuple[Path, dict[str, Any]]) -> None:
+    """The shipped uv.lock (the default answers' versions) names the project it was baked for."""
+    root, context = baked
+    own_entry = f'name = "{context["project"]}"\nversion = '
+    assert (root / "uv.lock").read_text().count(own_entry) == 1
 
 
 def test_an_option_left_out_leaves_no_trace(baked: tuple[Path, dict[str, Any]], config: dict[str, Any]) -> None:
